@@ -1,0 +1,23 @@
+//! What every seedstream service shares.
+//!
+//! - [`spec`]: the job file and its validation into a runtime [`spec::Job`]
+//! - [`chunk`]: cutting documents into chunks
+//! - [`plan`]: rounds, shards, slots and the counter-based RNG behind every choice
+//! - [`prompt`]: prompt templates and the exact request (the cache key)
+//! - [`client`]: the OpenAI-compatible endpoint client (pool, retries, backoff)
+//! - [`bus`]: publisher/consumer traits and the in-process bus
+//! - [`state`]: the state store trait (response cache) and its embedded implementations
+//! - [`messages`]: what travels on the bus
+//! - [`record`]: rejection reasons and their codes
+pub mod bus;
+pub mod chunk;
+pub mod client;
+pub mod error;
+pub mod messages;
+pub mod plan;
+pub mod prompt;
+pub mod record;
+pub mod spec;
+pub mod state;
+
+pub use error::{Error, Result};

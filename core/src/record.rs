@@ -1,0 +1,45 @@
+//! Shared record vocabulary: rejection reasons and their codes.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a record was rejected: a stable machine code plus a human detail.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Reason {
+    /// Stable code, counted in the manifest (see [`codes`]).
+    pub code: String,
+    /// What was found, for a person.
+    pub detail: String,
+}
+
+impl Reason {
+    /// A reason with `code` and `detail`.
+    pub fn new(code: &str, detail: impl Into<String>) -> Self {
+        Self { code: code.to_string(), detail: detail.into() }
+    }
+}
+
+/// The reason codes, in one place.
+pub mod codes {
+    /// A task field is missing, empty, not a string, too short or too long.
+    pub const FORMAT: &str = "format";
+    /// The answer is not grounded in its source chunk.
+    pub const UNFAITHFUL: &str = "unfaithful";
+    /// The answer has a number that does not occur in the source chunk.
+    pub const INVENTED_NUMBER: &str = "invented_number";
+    /// Question or answer are not about the chunk.
+    pub const OFF_TOPIC: &str = "off_topic";
+    /// Same normalised text as a record earlier in canonical order.
+    pub const DUPLICATE: &str = "duplicate";
+    /// MinHash-similar to a record earlier in canonical order.
+    pub const NEAR_DUPLICATE: &str = "near_duplicate";
+    /// Personal data (email, phone, card number, national id).
+    pub const PII: &str = "pii";
+    /// A long verbatim span of the source.
+    pub const COPIED: &str = "copied";
+    /// The endpoint failed after every retry.
+    pub const ENDPOINT_FAILED: &str = "endpoint_failed";
+    /// The reply held no JSON object with the task fields after every retry.
+    pub const UNPARSEABLE: &str = "unparseable";
+    /// Valid, but the job already had its target of records earlier in canonical order.
+    pub const OVER_TARGET: &str = "over_target";
+}

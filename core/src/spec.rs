@@ -1,0 +1,682 @@
+//! The job spec: the YAML a user writes, checked field by field, and the runtime
+//! [`Job`] it turns into (sources read, chunked and fingerprinted).
+//!
+//! Raw structs mirror the file (`deny_unknown_fields`, every default in one place);
+//! [`Job::load`] validates them, so invalid states cannot reach the services.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::chunk::{chunk_document, Chunk};
+use crate::error::{Error, Result};
+
+/// A job as written in `job.yaml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// Job name; used in the job id and the default output directory.
+    pub name: String,
+    /// Root seed of every random choice in the plan.
+    #[serde(default)]
+    pub seed: u64,
+    /// Accepted records wanted.
+    pub target: u64,
+    /// Slots per shard (the unit of work handed to a generator).
+    #[serde(default = "defaults::shard_size")]
+    pub shard_size: u32,
+    /// Most slots the job may plan over all rounds (the budget); default `target * 4`.
+    #[serde(default)]
+    pub max_slots: Option<u64>,
+    /// Source documents (.md / .txt), paths relative to the job file.
+    pub sources: Vec<SourceSpec>,
+    /// How documents are cut into chunks.
+    #[serde(default)]
+    pub chunking: ChunkingSpec,
+    /// JSONL file of hand-written examples, relative to the job file.
+    pub seed_examples: String,
+    /// What to generate.
+    pub task: TaskSpec,
+    /// Where samples come from.
+    pub model: ModelSpec,
+    /// Validation thresholds.
+    #[serde(default)]
+    pub validate: ValidateSpec,
+    /// Where the dataset goes.
+    #[serde(default)]
+    pub output: OutputSpec,
+}
+
+/// One source document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// Path of a UTF-8 `.md` or `.txt` file, relative to the job file.
+    pub path: String,
+}
+
+/// Chunking of source documents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkingSpec {
+    /// Largest chunk, in characters.
+    #[serde(default = "defaults::max_chars")]
+    pub max_chars: usize,
+    /// Characters shared by consecutive chunks.
+    #[serde(default = "defaults::overlap_chars")]
+    pub overlap_chars: usize,
+}
+
+impl Default for ChunkingSpec {
+    fn default() -> Self {
+        Self { max_chars: defaults::max_chars(), overlap_chars: defaults::overlap_chars() }
+    }
+}
+
+/// The kind of record to generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// Question/answer pairs grounded in a source chunk.
+    Qa,
+}
+
+/// What to generate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    /// Task kind; `qa` needs the fields `question` and `answer`.
+    pub kind: TaskKind,
+    /// Fields of each record, in output order.
+    #[serde(default = "defaults::fields")]
+    pub fields: Vec<String>,
+    /// Seed examples shown in each prompt.
+    #[serde(default = "defaults::few_shot")]
+    pub few_shot: usize,
+    /// Optional Jinja prompt template, relative to the job file.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// Optional system prompt (replaces the built-in one).
+    #[serde(default)]
+    pub system: Option<String>,
+}
+
+/// Which model backend samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// OpenAI-compatible HTTP endpoints (vLLM, SGLang, TGI, Ollama, llama.cpp, the simulator).
+    Openai,
+    /// A small GGUF model run in process on CPU.
+    Local,
+}
+
+/// The model and how to call it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// `openai` (HTTP endpoints) or `local` (in-process GGUF).
+    pub backend: Backend,
+    /// Base URLs of OpenAI-compatible endpoints (`http://host:port` or `.../v1`).
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// Model name sent in requests (and recorded in provenance).
+    #[serde(default = "defaults::model_name")]
+    pub name: String,
+    /// Environment variable holding the API key (never logged).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Sampling temperature.
+    #[serde(default = "defaults::temperature")]
+    pub temperature: f64,
+    /// Nucleus sampling.
+    #[serde(default = "defaults::top_p")]
+    pub top_p: f64,
+    /// Most completion tokens per request.
+    #[serde(default = "defaults::max_tokens")]
+    pub max_tokens: u32,
+    /// Requests in flight per endpoint.
+    #[serde(default = "defaults::concurrency")]
+    pub concurrency: usize,
+    /// Per-request timeout.
+    #[serde(default = "defaults::timeout_ms")]
+    pub timeout_ms: u64,
+    /// Retries after the first attempt (429, 5xx, timeouts, unparseable replies).
+    #[serde(default = "defaults::max_retries")]
+    pub max_retries: u32,
+    /// First backoff delay; doubles each retry, with jitter.
+    #[serde(default = "defaults::backoff_base_ms")]
+    pub backoff_base_ms: u64,
+    /// Cap on one backoff delay.
+    #[serde(default = "defaults::backoff_max_ms")]
+    pub backoff_max_ms: u64,
+    /// GGUF file for `backend: local`, relative to the job file; default: the cached SmolLM2.
+    #[serde(default)]
+    pub gguf: Option<String>,
+}
+
+/// Format checks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormatSpec {
+    /// Shortest allowed field, in characters (trimmed).
+    #[serde(default = "defaults::min_chars")]
+    pub min_chars: usize,
+    /// Longest allowed field, in characters.
+    #[serde(default = "defaults::max_field_chars")]
+    pub max_chars: usize,
+}
+impl Default for FormatSpec {
+    fn default() -> Self {
+        Self { min_chars: defaults::min_chars(), max_chars: defaults::max_field_chars() }
+    }
+}
+
+/// Faithfulness of the answer to its source chunk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaithfulnessSpec {
+    /// Lowest accepted score in [0, 1].
+    #[serde(default = "defaults::min_faithfulness")]
+    pub min_score: f64,
+    /// Reject answers with numbers that do not occur in the source.
+    #[serde(default = "defaults::yes")]
+    pub check_numbers: bool,
+}
+impl Default for FaithfulnessSpec {
+    fn default() -> Self {
+        Self { min_score: defaults::min_faithfulness(), check_numbers: true }
+    }
+}
+
+/// Relevance of question and answer to the chunk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelevanceSpec {
+    /// Lowest accepted score in [0, 1].
+    #[serde(default = "defaults::min_relevance")]
+    pub min_score: f64,
+}
+impl Default for RelevanceSpec {
+    fn default() -> Self {
+        Self { min_score: defaults::min_relevance() }
+    }
+}
+
+/// Duplicate and near-duplicate removal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiversitySpec {
+    /// Estimated Jaccard similarity (MinHash) at or above which a record is a near-duplicate.
+    #[serde(default = "defaults::near_duplicate_jaccard")]
+    pub near_duplicate_jaccard: f64,
+    /// MinHash permutations per signature.
+    #[serde(default = "defaults::minhash_permutations")]
+    pub minhash_permutations: usize,
+    /// Words per shingle.
+    #[serde(default = "defaults::shingle_words")]
+    pub shingle_words: usize,
+}
+impl Default for DiversitySpec {
+    fn default() -> Self {
+        Self {
+            near_duplicate_jaccard: defaults::near_duplicate_jaccard(),
+            minhash_permutations: defaults::minhash_permutations(),
+            shingle_words: defaults::shingle_words(),
+        }
+    }
+}
+
+/// Privacy checks (emails, phone numbers, card numbers, national ids).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacySpec {
+    /// Reject records that contain personal data.
+    #[serde(default = "defaults::yes")]
+    pub enabled: bool,
+}
+impl Default for PrivacySpec {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// Verbatim copying from the source.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopyingSpec {
+    /// Longest allowed run of words copied verbatim from the source.
+    #[serde(default = "defaults::max_span_words")]
+    pub max_span_words: usize,
+}
+impl Default for CopyingSpec {
+    fn default() -> Self {
+        Self { max_span_words: defaults::max_span_words() }
+    }
+}
+
+/// Validation thresholds, one section per check.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateSpec {
+    /// Task fields present, lengths sane.
+    #[serde(default)]
+    pub format: FormatSpec,
+    /// Answer grounded in its source chunk.
+    #[serde(default)]
+    pub faithfulness: FaithfulnessSpec,
+    /// Question and answer about the chunk.
+    #[serde(default)]
+    pub relevance: RelevanceSpec,
+    /// Exact and near duplicates.
+    #[serde(default)]
+    pub diversity: DiversitySpec,
+    /// Personal data.
+    #[serde(default)]
+    pub privacy: PrivacySpec,
+    /// Long verbatim spans of the source.
+    #[serde(default)]
+    pub copying: CopyingSpec,
+}
+
+/// Where the dataset goes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// Output directory, relative to the job file; default `out/<name>`.
+    #[serde(default)]
+    pub dir: Option<String>,
+}
+
+mod defaults {
+    pub(super) fn shard_size() -> u32 {
+        16
+    }
+    pub(super) fn max_chars() -> usize {
+        1200
+    }
+    pub(super) fn overlap_chars() -> usize {
+        100
+    }
+    pub(super) fn fields() -> Vec<String> {
+        vec!["question".into(), "answer".into()]
+    }
+    pub(super) fn few_shot() -> usize {
+        2
+    }
+    pub(super) fn model_name() -> String {
+        "default".into()
+    }
+    pub(super) fn temperature() -> f64 {
+        0.8
+    }
+    pub(super) fn top_p() -> f64 {
+        0.95
+    }
+    pub(super) fn max_tokens() -> u32 {
+        256
+    }
+    pub(super) fn concurrency() -> usize {
+        8
+    }
+    pub(super) fn timeout_ms() -> u64 {
+        60_000
+    }
+    pub(super) fn max_retries() -> u32 {
+        5
+    }
+    pub(super) fn backoff_base_ms() -> u64 {
+        100
+    }
+    pub(super) fn backoff_max_ms() -> u64 {
+        10_000
+    }
+    pub(super) fn min_chars() -> usize {
+        3
+    }
+    pub(super) fn max_field_chars() -> usize {
+        4000
+    }
+    pub(super) fn min_faithfulness() -> f64 {
+        0.5
+    }
+    pub(super) fn min_relevance() -> f64 {
+        0.2
+    }
+    pub(super) fn near_duplicate_jaccard() -> f64 {
+        0.7
+    }
+    pub(super) fn minhash_permutations() -> usize {
+        64
+    }
+    pub(super) fn shingle_words() -> usize {
+        3
+    }
+    pub(super) fn max_span_words() -> usize {
+        30
+    }
+    pub(super) fn yes() -> bool {
+        true
+    }
+}
+
+/// A source document, read and checked.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The path as written in the job file (recorded in provenance).
+    pub path: String,
+    /// The document's text.
+    pub text: String,
+}
+
+/// One hand-written example from `seed_examples`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedExample {
+    /// `id` from the line if it has one, else `line-N` (1-based).
+    pub id: String,
+    /// The task fields, in task order.
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A validated job, ready to plan: every file read, every field checked.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The spec as written (with defaults filled in and CLI overrides applied).
+    pub spec: JobSpec,
+    /// The job file.
+    pub file: PathBuf,
+    /// `<name>-<first 12 hex of the fingerprint>`.
+    pub id: String,
+    /// sha256 over everything that decides the data (spec, sources, seed examples, template).
+    pub fingerprint: String,
+    /// Source documents, in spec order.
+    pub sources: Vec<Source>,
+    /// All chunks of all sources, in document then chunk order.
+    pub chunks: Vec<Chunk>,
+    /// Seed examples, in file order.
+    pub seed_examples: Vec<SeedExample>,
+    /// The prompt template's text, if the spec names one.
+    pub template: Option<String>,
+    /// Budget: most slots the job may plan.
+    pub max_slots: u64,
+    /// Resolved output directory.
+    pub output_dir: PathBuf,
+}
+
+/// Overrides a CLI can apply on top of the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Replace `model.endpoints`.
+    pub endpoints: Vec<String>,
+    /// Replace `output.dir` (relative to the current directory, not the job file).
+    pub output_dir: Option<PathBuf>,
+}
+
+fn read_text(job_file: &Path, field: &str, path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::bad_input(job_file, field, format!("cannot read {}: {e}", path.display()))
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        Error::bad_input(
+            path,
+            field,
+            format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+        )
+    })
+}
+
+impl Job {
+    /// Read `job_file`, check every field and file it names, and build the runtime job.
+    pub fn load(job_file: &Path, overrides: &Overrides) -> Result<Job> {
+        let text = std::fs::read_to_string(job_file)
+            .map_err(|e| Error::bad_input(job_file, "(file)", format!("cannot read: {e}")))?;
+        let spec = parse_spec(job_file, &text)?;
+        Self::from_spec(job_file, spec, overrides)
+    }
+
+    /// Check a parsed spec whose relative paths resolve against `job_file`'s folder.
+    pub fn from_spec(job_file: &Path, mut spec: JobSpec, overrides: &Overrides) -> Result<Job> {
+        let base = job_file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let bad = |field: &str, problem: String| Error::bad_input(job_file, field, problem);
+
+        if spec.name.is_empty()
+            || !spec.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(bad("name", format!("expected letters, digits, '-', '_' or '.', found {:?}", spec.name)));
+        }
+        if spec.target == 0 {
+            return Err(bad("target", "expected at least 1".into()));
+        }
+        if spec.shard_size == 0 {
+            return Err(bad("shard_size", "expected at least 1".into()));
+        }
+        let max_slots = spec.max_slots.unwrap_or(spec.target.saturating_mul(4));
+        if max_slots < spec.target {
+            return Err(bad("max_slots", format!("expected at least target ({}), found {max_slots}", spec.target)));
+        }
+        if spec.chunking.max_chars < 50 {
+            return Err(bad("chunking.max_chars", format!("expected at least 50, found {}", spec.chunking.max_chars)));
+        }
+        if spec.chunking.overlap_chars * 2 > spec.chunking.max_chars {
+            return Err(bad(
+                "chunking.overlap_chars",
+                format!("expected at most half of max_chars ({}), found {}", spec.chunking.max_chars / 2, spec.chunking.overlap_chars),
+            ));
+        }
+
+        // Task.
+        let fields = &spec.task.fields;
+        if fields.is_empty() {
+            return Err(bad("task.fields", "expected at least one field".into()));
+        }
+        for (i, f) in fields.iter().enumerate() {
+            if f.is_empty() || fields[..i].contains(f) {
+                return Err(bad(&format!("task.fields[{i}]"), format!("expected a unique non-empty name, found {f:?}")));
+            }
+        }
+        if spec.task.kind == TaskKind::Qa {
+            for need in ["question", "answer"] {
+                if !fields.iter().any(|f| f == need) {
+                    return Err(bad("task.fields", format!("kind qa needs a field {need:?}, found {fields:?}")));
+                }
+            }
+        }
+
+        // Model.
+        if !overrides.endpoints.is_empty() {
+            spec.model.endpoints = overrides.endpoints.clone();
+        }
+        let m = &spec.model;
+        if m.backend == Backend::Openai && m.endpoints.is_empty() {
+            return Err(bad("model.endpoints", "backend openai needs at least one endpoint URL".into()));
+        }
+        for (i, url) in m.endpoints.iter().enumerate() {
+            let ok = (url.starts_with("http://") || url.starts_with("https://"))
+                && url.split("://").nth(1).is_some_and(|h| !h.is_empty() && !h.starts_with('/'));
+            if !ok {
+                return Err(bad(&format!("model.endpoints[{i}]"), format!("invalid URL {url:?}: expected http://host:port")));
+            }
+        }
+        if !(0.0..=2.0).contains(&m.temperature) {
+            return Err(bad("model.temperature", format!("expected 0 to 2, found {}", m.temperature)));
+        }
+        if !(m.top_p > 0.0 && m.top_p <= 1.0) {
+            return Err(bad("model.top_p", format!("expected more than 0 and at most 1, found {}", m.top_p)));
+        }
+        for (field, v) in [("model.max_tokens", m.max_tokens as u64), ("model.concurrency", m.concurrency as u64), ("model.timeout_ms", m.timeout_ms)] {
+            if v == 0 {
+                return Err(bad(field, "expected at least 1".into()));
+            }
+        }
+        if m.name.is_empty() {
+            return Err(bad("model.name", "expected a model name".into()));
+        }
+
+        // Validation thresholds.
+        let v = &spec.validate;
+        for (field, x) in [
+            ("validate.faithfulness.min_score", v.faithfulness.min_score),
+            ("validate.relevance.min_score", v.relevance.min_score),
+            ("validate.diversity.near_duplicate_jaccard", v.diversity.near_duplicate_jaccard),
+        ] {
+            if !(0.0..=1.0).contains(&x) {
+                return Err(bad(field, format!("expected 0 to 1, found {x}")));
+            }
+        }
+        if v.diversity.minhash_permutations == 0 || v.diversity.shingle_words == 0 {
+            return Err(bad("validate.diversity", "minhash_permutations and shingle_words must be at least 1".into()));
+        }
+        if v.format.min_chars > v.format.max_chars {
+            return Err(bad("validate.format", "min_chars exceeds max_chars".into()));
+        }
+
+        // Sources.
+        if spec.sources.is_empty() {
+            return Err(bad("sources", "expected at least one source document".into()));
+        }
+        let mut sources = Vec::new();
+        let mut chunks = Vec::new();
+        for (i, s) in spec.sources.iter().enumerate() {
+            let field = format!("sources[{i}].path");
+            let path = base.join(&s.path);
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if !matches!(ext, "md" | "txt" | "markdown") {
+                return Err(bad(&field, format!("expected a .md or .txt document, found {:?}", s.path)));
+            }
+            let text = read_text(job_file, &field, &path)?;
+            if text.trim().is_empty() {
+                return Err(Error::bad_input(&path, &field, "document is empty"));
+            }
+            chunks.extend(chunk_document(i as u32, &text, spec.chunking.max_chars, spec.chunking.overlap_chars));
+            sources.push(Source { path: s.path.clone(), text });
+        }
+
+        // Seed examples.
+        let seed_path = base.join(&spec.seed_examples);
+        let seed_text = read_text(job_file, "seed_examples", &seed_path)?;
+        let mut seed_examples = Vec::new();
+        for (n, line) in seed_text.lines().enumerate() {
+            let line_no = n + 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let at = format!("line {line_no}");
+            let value: serde_json::Value = serde_json::from_str(line)
+                .map_err(|e| Error::bad_input(&seed_path, &at, format!("invalid JSON: {e}")))?;
+            let serde_json::Value::Object(obj) = value else {
+                return Err(Error::bad_input(&seed_path, &at, "expected a JSON object"));
+            };
+            let mut ex = serde_json::Map::new();
+            for f in &spec.task.fields {
+                match obj.get(f) {
+                    Some(serde_json::Value::String(s)) if !s.trim().is_empty() => {
+                        ex.insert(f.clone(), serde_json::Value::String(s.clone()));
+                    }
+                    Some(_) => {
+                        return Err(Error::bad_input(&seed_path, format!("{at}: {f}"), "expected a non-empty string"));
+                    }
+                    None => {
+                        return Err(Error::bad_input(&seed_path, format!("{at}: {f}"), format!("missing task field {f:?}")));
+                    }
+                }
+            }
+            let id = match obj.get("id") {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(serde_json::Value::Number(x)) => x.to_string(),
+                _ => format!("line-{line_no}"),
+            };
+            seed_examples.push(SeedExample { id, fields: ex });
+        }
+        if seed_examples.is_empty() {
+            return Err(Error::bad_input(&seed_path, "seed_examples", "the seed set is empty: expected at least one example"));
+        }
+        if spec.task.few_shot > seed_examples.len() {
+            return Err(bad(
+                "task.few_shot",
+                format!("asks for {} examples per prompt but the seed set has {}", spec.task.few_shot, seed_examples.len()),
+            ));
+        }
+
+        // Template.
+        let template = match &spec.task.template {
+            Some(t) => {
+                let path = base.join(t);
+                let text = read_text(job_file, "task.template", &path)?;
+                crate::prompt::check_template(&text).map_err(|e| Error::bad_input(&path, "task.template", e))?;
+                Some(text)
+            }
+            None => None,
+        };
+
+        // Local model file.
+        if let Some(g) = &spec.model.gguf {
+            let path = base.join(g);
+            if !path.is_file() {
+                return Err(bad("model.gguf", format!("no such file {}", path.display())));
+            }
+            spec.model.gguf = Some(path.to_string_lossy().into_owned());
+        }
+
+        let fingerprint = fingerprint(&spec, &sources, &seed_text, template.as_deref());
+        let id = format!("{}-{}", spec.name, &fingerprint[..12]);
+        let output_dir = match (&overrides.output_dir, &spec.output.dir) {
+            (Some(d), _) => d.clone(),
+            (None, Some(d)) => base.join(d),
+            (None, None) => base.join("out").join(&spec.name),
+        };
+        Ok(Job {
+            spec,
+            file: job_file.to_path_buf(),
+            id,
+            fingerprint,
+            sources,
+            chunks,
+            seed_examples,
+            template,
+            max_slots,
+            output_dir,
+        })
+    }
+}
+
+/// Parse the YAML text of a job file, naming the field and line of any problem.
+pub fn parse_spec(job_file: &Path, text: &str) -> Result<JobSpec> {
+    let de = serde_yaml::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let loc = inner.location().map(|l| format!(" (line {}, column {})", l.line(), l.column())).unwrap_or_default();
+        let field = if path == "." || path.is_empty() { "(document)".to_string() } else { path };
+        Error::bad_input(job_file, field, format!("{inner}{loc}"))
+    })
+}
+
+/// sha256 over what decides the data: not where it runs (endpoints, concurrency,
+/// timeouts, retries) nor where it is written.
+fn fingerprint(spec: &JobSpec, sources: &[Source], seed_text: &str, template: Option<&str>) -> String {
+    let mut s = spec.clone();
+    s.model.endpoints.clear();
+    s.model.concurrency = 0;
+    s.model.timeout_ms = 0;
+    s.model.max_retries = 0;
+    s.model.backoff_base_ms = 0;
+    s.model.backoff_max_ms = 0;
+    s.model.api_key_env = None;
+    s.model.gguf = None;
+    s.output = OutputSpec::default();
+    let mut h = Sha256::new();
+    h.update(b"seedstream-job-v1\0");
+    h.update(serde_json::to_vec(&s).expect("spec serialises"));
+    for src in sources {
+        h.update(b"\0source\0");
+        h.update(src.path.as_bytes());
+        h.update(b"\0");
+        h.update(src.text.as_bytes());
+    }
+    h.update(b"\0seeds\0");
+    h.update(seed_text.as_bytes());
+    h.update(b"\0template\0");
+    h.update(template.unwrap_or("").as_bytes());
+    hex::encode(h.finalize())
+}
