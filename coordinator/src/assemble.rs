@@ -1,0 +1,261 @@
+//! The assembler: takes verdicts in any order, decides them in canonical
+//! `(round, shard, slot)` order, and writes the dataset.
+//!
+//! Decisions that depend on other records are made here, in canonical order, so they
+//! do not depend on arrival order (DESIGN.md invariant 3): a near-duplicate loses to
+//! the kept record before it, and once `target` records are accepted, later valid
+//! records are rejected as `over_target` (kept in `rejected.jsonl`, never dropped).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use hdrhistogram::Histogram;
+use seedstream_core::messages::Verdict;
+use seedstream_core::plan::{plan_slot, RoundPlan, SlotKey};
+use seedstream_core::record::{codes, Reason};
+use seedstream_core::spec::Job;
+use seedstream_core::{Error, Result};
+use seedstream_validator::{DedupIndex, Signature};
+use serde_json::{json, Map, Value};
+
+/// A file written under a temporary name and renamed into place when complete, so an
+/// interrupted run never leaves a half file that looks complete.
+pub struct AtomicFile {
+    tmp: PathBuf,
+    dest: PathBuf,
+    w: BufWriter<File>,
+}
+
+impl AtomicFile {
+    /// Start writing `dest` (as `dest.partial`).
+    pub fn create(dest: &Path) -> Result<Self> {
+        let tmp = dest.with_extension(format!(
+            "{}.partial",
+            dest.extension().and_then(|e| e.to_str()).unwrap_or("")
+        ));
+        let f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        Ok(Self { tmp, dest: dest.to_path_buf(), w: BufWriter::with_capacity(1 << 16, f) })
+    }
+    /// Append bytes.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.w.write_all(bytes).map_err(|e| Error::io(&self.tmp, e))
+    }
+    /// Flush, fsync, rename into place.
+    pub fn commit(self) -> Result<()> {
+        let f = self.w.into_inner().map_err(|e| Error::io(&self.tmp, e.into_error()))?;
+        f.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
+        std::fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io(&self.dest, e))
+    }
+}
+
+/// Write `bytes` to `dest` atomically.
+pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = AtomicFile::create(dest)?;
+    f.write(bytes)?;
+    f.commit()
+}
+
+/// Running totals for the manifest.
+#[derive(Default)]
+pub struct Totals {
+    /// Slots decided.
+    pub decided: u64,
+    /// Records accepted.
+    pub accepted: u64,
+    /// Records rejected (every reason, `over_target` included).
+    pub rejected: u64,
+    /// Rejections by reason code (a record may have several).
+    pub by_reason: BTreeMap<String, u64>,
+    /// Answers from the response cache.
+    pub cached: u64,
+    /// Answers from the endpoint in this run.
+    pub fresh: u64,
+    /// Tokens of all answers.
+    pub prompt_tokens: u64,
+    /// Tokens of all answers.
+    pub completion_tokens: u64,
+    /// Score distributions of accepted records (value × 10 000).
+    pub scores: BTreeMap<String, Histogram<u64>>,
+    /// Latency of fresh answers, microseconds.
+    pub latency_us: Option<Histogram<u64>>,
+}
+
+/// Decides verdicts in canonical order and writes `samples.jsonl` and `rejected.jsonl`.
+pub struct Assembler {
+    job: std::sync::Arc<Job>,
+    dedup: DedupIndex,
+    round: RoundPlan,
+    /// Next ordinal of the current round to decide.
+    next: u64,
+    pending: HashMap<SlotKey, Verdict>,
+    samples: AtomicFile,
+    rejected: AtomicFile,
+    /// What was decided so far.
+    pub totals: Totals,
+    line: Vec<u8>,
+}
+
+impl Assembler {
+    /// An assembler writing into `dir` (which must exist).
+    pub fn new(job: std::sync::Arc<Job>, dir: &Path) -> Result<Self> {
+        Ok(Self {
+            dedup: DedupIndex::new(&job.spec.validate),
+            job,
+            round: RoundPlan { round: 0, slots: 0, shard_size: 1 },
+            next: 0,
+            pending: HashMap::new(),
+            samples: AtomicFile::create(&dir.join("samples.jsonl"))?,
+            rejected: AtomicFile::create(&dir.join("rejected.jsonl"))?,
+            totals: Totals {
+                latency_us: Some(Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("bounds")),
+                ..Totals::default()
+            },
+            line: Vec::with_capacity(4096),
+        })
+    }
+
+    /// Begin deciding `round` (the previous one must be complete).
+    pub fn start_round(&mut self, round: RoundPlan) {
+        debug_assert!(self.round_done());
+        self.round = round;
+        self.next = 0;
+    }
+
+    /// Whether every slot of the current round is decided.
+    pub fn round_done(&self) -> bool {
+        self.next >= self.round.slots
+    }
+
+    /// Take a verdict; decide every verdict that is now next in canonical order.
+    /// Returns how many slots were decided. A duplicate delivery of a slot already
+    /// decided or pending is ignored (at-least-once transport).
+    pub fn offer(&mut self, v: Verdict) -> Result<u64> {
+        let k = v.candidate.key;
+        let ord = k.shard as u64 * self.round.shard_size as u64 + k.slot as u64;
+        if k.round < self.round.round || (k.round == self.round.round && ord < self.next) {
+            return Ok(0);
+        }
+        self.pending.entry(k).or_insert(v);
+        let mut n = 0;
+        while self.next < self.round.slots {
+            let shard = (self.next / self.round.shard_size as u64) as u32;
+            let slot = (self.next % self.round.shard_size as u64) as u32;
+            let key = SlotKey { round: self.round.round, shard, slot };
+            let Some(v) = self.pending.remove(&key) else { break };
+            self.decide(v)?;
+            self.next += 1;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn decide(&mut self, v: Verdict) -> Result<()> {
+        let t = &mut self.totals;
+        t.decided += 1;
+        let c = &v.candidate;
+        let id = c.key.record_id(&self.job.id);
+        if c.cached {
+            t.cached += 1;
+        } else if c.outcome.is_ok() {
+            t.fresh += 1;
+            if let Some(h) = t.latency_us.as_mut() {
+                let _ = h.record(c.latency_us.max(1));
+            }
+        }
+        let mut reasons = v.reasons.clone();
+        match &c.outcome {
+            Err(f) => reasons = vec![Reason::new(&f.code, format!("{} (after {} attempts)", f.detail, f.attempts))],
+            Ok(done) => {
+                t.prompt_tokens += done.usage.prompt_tokens;
+                t.completion_tokens += done.usage.completion_tokens;
+                if reasons.is_empty() {
+                    let sig = Signature { exact: v.exact, minhash: v.minhash.clone() };
+                    if let Some(r) = self.dedup.check(&sig) {
+                        reasons.push(r);
+                    } else if t.accepted < self.job.spec.target {
+                        self.dedup.insert(&id, &sig);
+                    } else {
+                        reasons.push(Reason::new(codes::OVER_TARGET, format!("the job's target of {} records was already met", self.job.spec.target)));
+                    }
+                }
+            }
+        }
+        let accepted = reasons.is_empty();
+        if accepted {
+            t.accepted += 1;
+            for (name, s) in &v.scores {
+                let h = t
+                    .scores
+                    .entry(name.clone())
+                    .or_insert_with(|| Histogram::new_with_bounds(1, 10_001, 3).expect("bounds"));
+                let _ = h.record((s.clamp(0.0, 1.0) * 10_000.0).round() as u64 + 1);
+            }
+        } else {
+            t.rejected += 1;
+            for r in &reasons {
+                *t.by_reason.entry(r.code.clone()).or_default() += 1;
+            }
+        }
+        let rec = self.record(&v, &id, (!accepted).then_some(&reasons));
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, &rec).expect("record serialises");
+        self.line.push(b'\n');
+        if accepted {
+            self.samples.write(&self.line)
+        } else {
+            self.rejected.write(&self.line)
+        }
+    }
+
+    /// The output line: task fields at top level, then id, source, scores, provenance.
+    fn record(&self, v: &Verdict, id: &str, reasons: Option<&Vec<Reason>>) -> Value {
+        let job = &self.job;
+        let c = &v.candidate;
+        let plan = plan_slot(job, &self.round, c.key.shard, c.key.slot);
+        let chunk = &job.chunks[plan.chunk];
+        let mut m = Map::new();
+        if let Ok(done) = &c.outcome {
+            for f in &job.spec.task.fields {
+                m.insert(f.clone(), done.fields.get(f).cloned().unwrap_or(Value::Null));
+            }
+        }
+        m.insert("id".into(), json!(id));
+        m.insert(
+            "source".into(),
+            json!({"document": job.sources[chunk.doc as usize].path, "chunk": chunk.index}),
+        );
+        if !v.scores.is_empty() {
+            m.insert("scores".into(), json!(v.scores));
+        }
+        let model = &job.spec.model;
+        m.insert(
+            "provenance".into(),
+            json!({
+                "job_id": job.id,
+                "round": c.key.round,
+                "shard": c.key.shard,
+                "slot": c.key.slot,
+                "seed": plan.seed,
+                "model": model.name,
+                "temperature": model.temperature,
+                "top_p": model.top_p,
+                "max_tokens": model.max_tokens,
+                "few_shot": plan.few_shot.iter().map(|&i| job.seed_examples[i].id.as_str()).collect::<Vec<_>>(),
+                "prompt_sha256": c.prompt_sha256,
+            }),
+        );
+        if let Some(r) = reasons {
+            m.insert("reasons".into(), json!(r));
+        }
+        Value::Object(m)
+    }
+
+    /// Rename both files into place.
+    pub fn commit(self) -> Result<Totals> {
+        self.samples.commit()?;
+        self.rejected.commit()?;
+        Ok(self.totals)
+    }
+}

@@ -1,0 +1,256 @@
+//! Embedded mode: the whole pipeline in one process, over the in-process bus and the
+//! on-disk state store, through the same traits Kafka and Redis implement.
+//!
+//! ```text
+//! planner+assembler ──shards──► generator × N ──candidates──► validator × M ──verdicts──┐
+//!        ▲  (window semaphore: slots planned but not yet decided)                        │
+//!        └───────────────────────────────────────────────────────────────────────────────┘
+//! ```
+//! Every topic is bounded, and the planner may run at most `window` slots ahead of the
+//! assembler's canonical-order cursor, so memory stays bounded whatever is slow.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use seedstream_core::bus::inproc::{self, InProcPublisher};
+use seedstream_core::bus::{Consumer, Publisher};
+use seedstream_core::messages::{Candidate, ShardTask, Verdict};
+use seedstream_core::plan::{plan_slot, round_size, RoundPlan};
+use seedstream_core::spec::Job;
+use seedstream_core::state::{RedbState, StateStore};
+use seedstream_core::{Error, Result};
+use seedstream_generator::{Backend, Generator};
+use seedstream_validator::{Input, Validator};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::assemble::{write_atomic, Assembler};
+use crate::manifest::{self, RunFacts};
+use crate::progress::{spawn_display, Progress};
+
+/// How to run a job in one process.
+#[derive(Debug, Clone)]
+pub struct EmbeddedOptions {
+    /// Generator tasks (they share the backend's concurrency).
+    pub generators: usize,
+    /// Validator tasks.
+    pub validators: usize,
+    /// No progress display.
+    pub quiet: bool,
+    /// How often the response cache is made durable.
+    pub cache_flush: Duration,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        Self { generators: 2, validators: 2, quiet: false, cache_flush: Duration::from_millis(100) }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// `target` records accepted.
+    Complete,
+    /// The slot budget ran out first (exit code 3).
+    BudgetSpent,
+}
+
+/// What a finished run reports.
+#[derive(Debug)]
+pub struct Outcome {
+    /// How it ended.
+    pub status: Status,
+    /// The manifest as written.
+    pub manifest: serde_json::Value,
+    /// Where the dataset is.
+    pub out_dir: PathBuf,
+}
+
+/// Alias kept for callers that match on run errors.
+pub type RunError = Error;
+
+/// Run `job` to the end in this process.
+pub async fn run(job: Arc<Job>, backend: Backend, opts: EmbeddedOptions, cancel: CancellationToken) -> Result<Outcome> {
+    let started = Instant::now();
+    let out_dir = job.output_dir.clone();
+    std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
+    let state_cancel = CancellationToken::new();
+    let state = RedbState::open(&out_dir.join(".seedstream").join("cache.redb"), opts.cache_flush, state_cancel.clone())?;
+
+    let capacity = backend.capacity();
+    let gen = Generator::new(job.clone(), backend, state.clone());
+    let validator = Arc::new(Validator::new(&job.spec.validate, &job.spec.task.fields));
+
+    let (shard_tx, shard_rx) = inproc::topic::<ShardTask>(64);
+    let (cand_tx, cand_rx) = inproc::topic::<Candidate>(256.max(capacity));
+    let (verdict_tx, mut verdict_rx) = inproc::topic::<Verdict>(256.max(capacity));
+
+    let run_cancel = cancel.child_token();
+    let mut workers: JoinSet<(String, Result<()>)> = JoinSet::new();
+    for i in 0..opts.generators.max(1) {
+        let (g, rx, tx, c) = (gen.clone(), shard_rx.clone(), cand_tx.clone(), run_cancel.clone());
+        workers.spawn(async move { (format!("generator-{i}"), seedstream_generator::run(g, rx, tx, c).await) });
+    }
+    drop((shard_rx, cand_tx));
+    for i in 0..opts.validators.max(1) {
+        let (j, v, rx, tx, c) = (job.clone(), validator.clone(), cand_rx.clone(), verdict_tx.clone(), run_cancel.clone());
+        workers.spawn(async move { (format!("validator-{i}"), validate_loop(j, v, rx, tx, c).await) });
+    }
+    drop((cand_rx, verdict_tx));
+
+    let progress = Arc::new(Progress::default());
+    let display_stop = CancellationToken::new();
+    let display = spawn_display(progress.clone(), job.spec.target, opts.quiet, display_stop.clone());
+
+    let mut assembler = Assembler::new(job.clone(), &out_dir)?;
+    let shard_size = job.spec.shard_size;
+    let window = Arc::new(Semaphore::new((4 * capacity).max(1024) + shard_size as usize));
+    let mut planned = 0u64;
+    let mut rounds = 0u32;
+    let mut publishers: JoinSet<Result<()>> = JoinSet::new();
+    let result: Result<()> = async {
+        loop {
+            let size = round_size(job.spec.target, job.max_slots, planned, assembler.totals.accepted);
+            if size == 0 {
+                break;
+            }
+            let round = RoundPlan { round: rounds, slots: size, shard_size };
+            tracing::info!(round = rounds, slots = size, "planning round");
+            assembler.start_round(round);
+            planned += size;
+            rounds += 1;
+            progress.planned.store(planned, Ordering::Relaxed);
+            publishers.spawn(publish_round(job.id.clone(), round, shard_tx.clone(), window.clone(), run_cancel.clone()));
+            while !assembler.round_done() {
+                tokio::select! {
+                    d = verdict_rx.recv() => {
+                        let Some(d) = d? else {
+                            return Err(Error::Bus("the pipeline stopped before the round was decided".into()));
+                        };
+                        let v = d.ack();
+                        let n = assembler.offer(v)?;
+                        window.add_permits(n as usize);
+                        let t = &assembler.totals;
+                        progress.decided.store(t.decided, Ordering::Relaxed);
+                        progress.accepted.store(t.accepted, Ordering::Relaxed);
+                        progress.cached.store(t.cached, Ordering::Relaxed);
+                    }
+                    Some(w) = workers.join_next() => {
+                        let (name, r) = w.map_err(|e| Error::Bus(format!("worker task: {e}")))?;
+                        r.map_err(|e| Error::Bus(format!("{name}: {e}")))?;
+                    }
+                    Some(p) = publishers.join_next() => {
+                        p.map_err(|e| Error::Bus(format!("shard publisher: {e}")))??;
+                    }
+                    _ = cancel.cancelled() => return Err(Error::Cancelled),
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+
+    // Stop the pipeline: closing the shard topic lets generators, then validators, end.
+    drop(shard_tx);
+    if result.is_err() {
+        run_cancel.cancel();
+    }
+    publishers.abort_all();
+    while let Some(w) = workers.join_next().await {
+        if let Ok((name, Err(e))) = w {
+            if result.is_ok() && !matches!(e, Error::Cancelled) {
+                tracing::warn!(worker = %name, error = %e, "worker ended with an error");
+            }
+        }
+    }
+    display_stop.cancel();
+    let _ = display.await;
+    // Whatever happened, make the answers we paid for durable.
+    let flushed = state.flush().await;
+    state_cancel.cancel();
+    result?;
+    flushed?;
+
+    let status = if assembler.totals.accepted >= job.spec.target { Status::Complete } else { Status::BudgetSpent };
+    let totals = assembler.commit()?;
+    let facts = RunFacts {
+        status: match status {
+            Status::Complete => "complete",
+            Status::BudgetSpent => "budget_spent",
+        },
+        planned,
+        rounds,
+        client: gen.pool().map(|p| p.stats.snapshot()).unwrap_or_default(),
+        wall_ms: started.elapsed().as_millis() as u64,
+    };
+    let manifest = manifest::build(&job, &totals, &facts);
+    let mut bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+    bytes.push(b'\n');
+    write_atomic(&out_dir.join("manifest.json"), &bytes)?;
+    Ok(Outcome { status, manifest, out_dir })
+}
+
+/// Publish every shard of `round`, taking window permits first (backpressure).
+async fn publish_round(
+    job_id: String,
+    round: RoundPlan,
+    tx: InProcPublisher<ShardTask>,
+    window: Arc<Semaphore>,
+    cancel: CancellationToken,
+) -> Result<()> {
+    for shard in 0..round.shards() {
+        let slots = round.shard_len(shard);
+        let permits = tokio::select! {
+            p = window.acquire_many(slots) => p.expect("window open"),
+            _ = cancel.cancelled() => return Ok(()),
+        };
+        // The assembler returns the permits as it decides the slots.
+        permits.forget();
+        let task = ShardTask { job_id: job_id.clone(), round: round.round, shard, slots, shard_size: round.shard_size };
+        tx.publish(&format!("{}/{}", round.round, shard), task).await?;
+    }
+    Ok(())
+}
+
+/// One validator loop: score each candidate (per-record checks only) and pass it on.
+pub async fn validate_loop<C, P>(
+    job: Arc<Job>,
+    validator: Arc<Validator>,
+    mut rx: C,
+    tx: P,
+    cancel: CancellationToken,
+) -> Result<()>
+where
+    C: Consumer<Candidate>,
+    P: Publisher<Verdict>,
+{
+    loop {
+        let d = tokio::select! {
+            d = rx.recv() => d?,
+            _ = cancel.cancelled() => return Ok(()),
+        };
+        let Some(d) = d else { return Ok(()) };
+        let c = d.msg.clone();
+        let verdict = score(&job, &validator, c);
+        tx.publish(&verdict.candidate.key.record_id(&job.id), verdict).await?;
+        d.ack();
+    }
+}
+
+/// Score one candidate against its chunk.
+pub fn score(job: &Job, validator: &Validator, c: Candidate) -> Verdict {
+    match &c.outcome {
+        Ok(done) => {
+            let round = RoundPlan { round: c.key.round, slots: 0, shard_size: job.spec.shard_size };
+            let plan = plan_slot(job, &round, c.key.shard, c.key.slot);
+            let s = validator.score(&Input { fields: &done.fields, chunk: &job.chunks[plan.chunk].text });
+            Verdict { scores: s.scores, reasons: s.reasons, exact: s.signature.exact, minhash: s.signature.minhash, candidate: c }
+        }
+        Err(_) => Verdict { candidate: c, scores: Default::default(), reasons: vec![], exact: 0, minhash: vec![] },
+    }
+}
+

@@ -1,0 +1,15 @@
+//! seedstream coordinator: plans a job, tracks it, and assembles the dataset.
+//!
+//! - [`embedded`]: the whole pipeline in one process (`seedstream run`): planner,
+//!   generators, validators and the assembler as tasks over the in-process bus
+//! - [`assemble`]: the assembler: canonical-order decisions (near-duplicates, target)
+//!   and the dataset files
+//! - [`manifest`]: the dataset's manifest
+//! - [`progress`]: progress bar / periodic lines
+
+pub mod assemble;
+pub mod embedded;
+pub mod manifest;
+pub mod progress;
+
+pub use embedded::{run, EmbeddedOptions, Outcome, RunError};

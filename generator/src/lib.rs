@@ -1,0 +1,197 @@
+//! seedstream generator: turns shard tasks into candidates.
+//!
+//! For each slot of a shard it recomputes the slot's plan from the job, renders the
+//! prompt, and answers it from the response cache (DESIGN.md invariant 4) or from a
+//! model backend: OpenAI-compatible endpoints ([`seedstream_core::client`]) or a small
+//! GGUF model in process ([`seedstream_local`]). Answers are cached before the
+//! candidate is published, and a shard is acknowledged only once all its candidates
+//! are published (at-least-once).
+//!
+//! Layout: [`Generator`] (shared per job), [`run`] (one consumer loop).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use seedstream_core::bus::{Consumer, Publisher};
+use seedstream_core::client::{Completion, EndpointPool, Failure, Usage};
+use seedstream_core::messages::{Candidate, ShardTask};
+use seedstream_core::plan::{plan_slot, RoundPlan, SlotKey};
+use seedstream_core::prompt::{ChatRequest, PromptBuilder};
+use seedstream_core::record::codes;
+use seedstream_core::spec::Job;
+use seedstream_core::state::StateStore;
+use seedstream_core::{Error, Result};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// Where samples come from.
+pub enum Backend {
+    /// OpenAI-compatible endpoints.
+    Remote(Arc<EndpointPool>),
+    /// A GGUF model in process; one generation at a time (it uses every core).
+    Local(Arc<Mutex<seedstream_local::LocalModel>>),
+}
+
+impl Backend {
+    /// Load the local model at `gguf`.
+    pub fn local(gguf: &PathBuf) -> Result<Self> {
+        let m = seedstream_local::LocalModel::load(gguf)
+            .map_err(|e| Error::Endpoint(format!("loading {}: {e}", gguf.display())))?;
+        Ok(Backend::Local(Arc::new(Mutex::new(m))))
+    }
+
+    /// Requests worth having in flight at once.
+    pub fn capacity(&self) -> usize {
+        match self {
+            Backend::Remote(p) => p.capacity(),
+            Backend::Local(_) => 1,
+        }
+    }
+}
+
+/// What every generator task of a job shares.
+pub struct Generator {
+    job: Arc<Job>,
+    prompts: PromptBuilder,
+    backend: Backend,
+    state: Arc<dyn StateStore>,
+    /// Caps the slots in flight over all generator loops of this process.
+    in_flight: Arc<Semaphore>,
+}
+
+impl Generator {
+    /// A generator for `job`.
+    pub fn new(job: Arc<Job>, backend: Backend, state: Arc<dyn StateStore>) -> Arc<Self> {
+        let cap = backend.capacity();
+        Arc::new(Self { prompts: PromptBuilder::new(&job), job, backend, state, in_flight: Arc::new(Semaphore::new(cap)) })
+    }
+
+    /// The endpoint pool, when the backend is remote.
+    pub fn pool(&self) -> Option<&Arc<EndpointPool>> {
+        match &self.backend {
+            Backend::Remote(p) => Some(p),
+            Backend::Local(_) => None,
+        }
+    }
+
+    /// Produce the candidate for one slot (cache first, then the backend).
+    pub async fn candidate(&self, round: &RoundPlan, key: SlotKey, cancel: &CancellationToken) -> Result<Candidate> {
+        let plan = plan_slot(&self.job, round, key.shard, key.slot);
+        let req = self.prompts.request(&self.job, &plan);
+        let cache_key = req.cache_key();
+        let prompt_sha256 = req.prompt_sha256();
+        if let Some(bytes) = self.state.cache_get(&cache_key).await? {
+            if let Ok(c) = serde_json::from_slice::<Completion>(&bytes) {
+                return Ok(Candidate { job_id: self.job.id.clone(), key, prompt_sha256, outcome: Ok(c), cached: true, latency_us: 0 });
+            }
+        }
+        let started = Instant::now();
+        let outcome = match &self.backend {
+            Backend::Remote(pool) => pool.complete(&req, &self.job.spec.task.fields, cancel).await,
+            Backend::Local(model) => local_complete(model.clone(), req.clone(), self.job.spec.task.fields.clone()).await,
+        };
+        if cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let latency_us = started.elapsed().as_micros() as u64;
+        if let Ok(c) = &outcome {
+            self.state.cache_put(cache_key, serde_json::to_vec(c).expect("completion serialises")).await?;
+        }
+        Ok(Candidate { job_id: self.job.id.clone(), key, prompt_sha256, outcome, cached: false, latency_us })
+    }
+}
+
+async fn local_complete(
+    model: Arc<Mutex<seedstream_local::LocalModel>>,
+    req: ChatRequest,
+    fields: Vec<String>,
+) -> Result<Completion, Failure> {
+    let res = tokio::task::spawn_blocking(move || {
+        let messages: Vec<(String, String)> = req.messages.iter().map(|m| (m.role.clone(), m.content.clone())).collect();
+        let params = seedstream_local::GenParams {
+            temperature: req.temperature,
+            top_p: req.top_p,
+            max_tokens: req.max_tokens,
+            seed: req.seed,
+        };
+        let mut m = model.lock().expect("local model lock");
+        m.generate_json(&messages, &fields, &params).map(|g| (g, fields))
+    })
+    .await;
+    match res {
+        Ok(Ok((g, fields))) => match seedstream_core::prompt::extract_fields(&g.content, &fields) {
+            Some(f) => Ok(Completion {
+                fields: f,
+                usage: Usage { prompt_tokens: g.prompt_tokens as u64, completion_tokens: g.completion_tokens as u64 },
+            }),
+            None => Err(Failure { code: codes::UNPARSEABLE.into(), detail: format!("local model output: {}", g.content), attempts: 1 }),
+        },
+        Ok(Err(e)) => Err(Failure { code: codes::ENDPOINT_FAILED.into(), detail: format!("local model: {e}"), attempts: 1 }),
+        Err(e) => Err(Failure { code: codes::ENDPOINT_FAILED.into(), detail: format!("local model task: {e}"), attempts: 1 }),
+    }
+}
+
+/// One generator loop: consume shard tasks, publish candidates, ack each shard when all
+/// its candidates are out. Returns when the shard topic closes or on cancel.
+pub async fn run<C, P>(gen: Arc<Generator>, mut shards: C, candidates: P, cancel: CancellationToken) -> Result<()>
+where
+    C: Consumer<ShardTask>,
+    P: Publisher<Candidate> + Clone + 'static,
+{
+    let mut shard_tasks = tokio::task::JoinSet::new();
+    loop {
+        let delivery = tokio::select! {
+            d = shards.recv() => d?,
+            _ = cancel.cancelled() => break,
+        };
+        let Some(delivery) = delivery else { break };
+        let task = delivery.msg.clone();
+        let round = RoundPlan { round: task.round, slots: 0, shard_size: task.shard_size };
+        let mut slots = tokio::task::JoinSet::new();
+        for slot in 0..task.slots {
+            // Backpressure: take a slot permit before starting the slot.
+            let permit = tokio::select! {
+                p = gen.in_flight.clone().acquire_owned() => p.expect("semaphore open"),
+                _ = cancel.cancelled() => break,
+            };
+            let key = SlotKey { round: task.round, shard: task.shard, slot };
+            let (gen, out, cancel) = (gen.clone(), candidates.clone(), cancel.clone());
+            let span = tracing::debug_span!("slot", job_id = %task.job_id, round = key.round, shard = key.shard, slot);
+            slots.spawn(
+                async move {
+                    let c = gen.candidate(&round, key, &cancel).await?;
+                    drop(permit);
+                    out.publish(&key.record_id(&c.job_id), c).await
+                }
+                .instrument(span),
+            );
+        }
+        shard_tasks.spawn(async move {
+            let mut result = Ok(());
+            while let Some(r) = slots.join_next().await {
+                match r {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => result = Err(e),
+                    Err(e) => result = Err(Error::Bus(format!("slot task: {e}"))),
+                }
+            }
+            if result.is_ok() {
+                delivery.ack();
+            }
+            result
+        });
+        // Reap finished shards so the set stays small.
+        while let Some(r) = shard_tasks.try_join_next() {
+            r.map_err(|e| Error::Bus(format!("shard task: {e}")))??;
+        }
+    }
+    while let Some(r) = shard_tasks.join_next().await {
+        match r.map_err(|e| Error::Bus(format!("shard task: {e}")))? {
+            Ok(()) | Err(Error::Cancelled) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

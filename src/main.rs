@@ -1,0 +1,205 @@
+//! `seedstream`: the command line. Thin: parse, read the environment, start telemetry,
+//! call a library's `run`, map the result to an exit code.
+//!
+//! Exit codes: 0 done, 1 runtime failure, 2 bad input, 3 budget spent, 130 interrupted.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use seedstream_coordinator::embedded::{EmbeddedOptions, Status};
+use seedstream_core::client::EndpointPool;
+use seedstream_core::spec::{Backend as BackendKind, Job, Overrides};
+use seedstream_core::Error;
+use seedstream_generator::Backend;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "seedstream",
+    version,
+    about = "Scale a seed set (a few documents and examples) into a validated, reproducible synthetic dataset",
+    after_help = "Exit codes: 0 done, 1 runtime failure, 2 bad input, 3 slot budget spent, 130 interrupted.\nDocs: docs/job-spec.md (job file), ARCHITECTURE.md (how it works)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a job end to end in this process: plan, generate, validate, write.
+    ///
+    /// Writes samples.jsonl, rejected.jsonl and manifest.json to the output directory.
+    /// Killed and run again, it resumes: answers already received are in the response
+    /// cache (<out>/.seedstream/cache.redb) and are not asked again.
+    Run(RunArgs),
+    /// Serve a SIMULATED OpenAI-compatible endpoint (for tests and benchmarks only).
+    Sim(seedstream_sim::SimArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The job file (YAML; see docs/job-spec.md).
+    job: PathBuf,
+    /// Output directory (default: the job's output.dir, else out/<name> beside the job file).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Generator tasks (they share the endpoints' concurrency).
+    #[arg(long, default_value_t = 2)]
+    generators: usize,
+    /// Validator tasks.
+    #[arg(long, default_value_t = 2)]
+    validators: usize,
+    /// Endpoint base URL, replacing model.endpoints (repeat for several).
+    #[arg(long = "endpoint", value_name = "URL")]
+    endpoints: Vec<String>,
+    /// No progress display.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SEEDSTREAM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    rt.block_on(async move {
+        match cli.command {
+            Command::Run(args) => run(args).await,
+            Command::Sim(args) => {
+                let cancel = shutdown_on_signal();
+                match seedstream_sim::run(args, cancel).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("error: simulator: {e}");
+                        ExitCode::from(1)
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// A token cancelled by the first SIGINT or SIGTERM.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        t.cancel();
+    });
+    token
+}
+
+fn fail(e: &Error) -> ExitCode {
+    eprintln!("error: {e}");
+    match e {
+        Error::BadInput { .. } => ExitCode::from(2),
+        Error::Cancelled => ExitCode::from(130),
+        _ => ExitCode::from(1),
+    }
+}
+
+async fn run(args: RunArgs) -> ExitCode {
+    let overrides = Overrides { endpoints: args.endpoints, output_dir: args.out };
+    let job = match Job::load(&args.job, &overrides) {
+        Ok(j) => Arc::new(j),
+        Err(e) => return fail(&e),
+    };
+    let model = &job.spec.model;
+    let backend = match model.backend {
+        BackendKind::Openai => {
+            let api_key = match &model.api_key_env {
+                Some(var) => match std::env::var(var) {
+                    Ok(k) if !k.is_empty() => Some(k),
+                    _ => {
+                        return fail(&Error::bad_input(
+                            &job.file,
+                            "model.api_key_env",
+                            format!("environment variable {var} is not set"),
+                        ))
+                    }
+                },
+                None => None,
+            };
+            Backend::Remote(EndpointPool::new(model, api_key))
+        }
+        BackendKind::Local => {
+            let path = match &model.gguf {
+                Some(p) => PathBuf::from(p),
+                None => {
+                    let cache = seedstream_local::default_cache_dir(
+                        std::env::var("SEEDSTREAM_CACHE").ok(),
+                        std::env::var("XDG_CACHE_HOME").ok(),
+                        std::env::var("HOME").ok(),
+                    );
+                    eprintln!("local model: using the cache at {} (fetched on first use)", cache.display());
+                    match tokio::task::spawn_blocking(move || seedstream_local::ensure_default_model(&cache)).await {
+                        Ok(Ok(p)) => p,
+                        Ok(Err(e)) => return fail(&Error::Endpoint(format!("fetching the local model: {e}"))),
+                        Err(e) => return fail(&Error::Endpoint(format!("fetching the local model: {e}"))),
+                    }
+                }
+            };
+            match Backend::local(&path) {
+                Ok(b) => b,
+                Err(e) => return fail(&e),
+            }
+        }
+    };
+    let opts = EmbeddedOptions {
+        generators: args.generators.max(1),
+        validators: args.validators.max(1),
+        quiet: args.quiet,
+        cache_flush: Duration::from_millis(100),
+    };
+    let cancel = shutdown_on_signal();
+    match seedstream_coordinator::run(job.clone(), backend, opts, cancel).await {
+        Ok(o) => {
+            let c = &o.manifest["counts"];
+            eprintln!(
+                "{}: {} accepted, {} rejected of {} planned in {} round(s); {} answers from cache, {} from the endpoint; {:.1}s",
+                job.id,
+                c["accepted"],
+                c["rejected"],
+                c["planned"],
+                c["rounds"],
+                c["answers_from_cache"],
+                c["answers_from_endpoint"],
+                o.manifest["wall_ms"].as_u64().unwrap_or(0) as f64 / 1000.0
+            );
+            if let Some(reasons) = c["by_reason"].as_object().filter(|r| !r.is_empty()) {
+                let list: Vec<String> = reasons.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                eprintln!("rejections: {}", list.join(", "));
+            }
+            eprintln!("wrote {}/samples.jsonl, rejected.jsonl, manifest.json", o.out_dir.display());
+            match o.status {
+                Status::Complete => ExitCode::SUCCESS,
+                Status::BudgetSpent => {
+                    eprintln!(
+                        "error: slot budget spent: {} of {} records accepted after {} slots (raise max_slots or loosen validate thresholds)",
+                        c["accepted"], job.spec.target, c["planned"]
+                    );
+                    ExitCode::from(3)
+                }
+            }
+        }
+        Err(Error::Cancelled) => {
+            eprintln!("interrupted: answers received so far are cached; run the same command again to resume");
+            ExitCode::from(130)
+        }
+        Err(e) => fail(&e),
+    }
+}
