@@ -163,7 +163,7 @@ async fn run(args: RunArgs) -> ExitCode {
         generators: args.generators.max(1),
         validators: args.validators.max(1),
         quiet: args.quiet,
-        cache_flush: Duration::from_millis(100),
+        cache_flush: Duration::from_millis(25),
     };
     let cancel = shutdown_on_signal();
     match seedstream_coordinator::run(job.clone(), backend, opts, cancel).await {

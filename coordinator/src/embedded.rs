@@ -46,7 +46,7 @@ pub struct EmbeddedOptions {
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        Self { generators: 2, validators: 2, quiet: false, cache_flush: Duration::from_millis(100) }
+        Self { generators: 2, validators: 2, quiet: false, cache_flush: Duration::from_millis(25) }
     }
 }
 

@@ -1,0 +1,160 @@
+//! Helpers for end-to-end tests: real processes of the built binary on port 0.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_seedstream");
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh temp dir under target/ (kept on failure for inspection).
+pub fn tempdir(name: &str) -> PathBuf {
+    let d = repo().join("target").join("e2e").join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The SIMULATED endpoint, as a child process.
+pub struct Sim {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Sim {
+    pub fn start(args: &[&str]) -> Sim {
+        let mut child = Command::new(BIN)
+            .args(["sim", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start simulator");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("sim prints its URL").to_string();
+        Sim { child, url }
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        serde_json::from_str(&http(&self.url, "GET", "/stats")).unwrap()
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.stats()["requests_total"].as_u64().unwrap()
+    }
+
+    pub fn reset(&self) {
+        http(&self.url, "POST", "/stats/reset");
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Minimal HTTP/1.0 client (no body): returns the response body.
+pub fn http(base: &str, method: &str, path: &str) -> String {
+    let hostport = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = TcpStream::connect(hostport).unwrap();
+    write!(s, "{method} {path} HTTP/1.0\r\nHost: {hostport}\r\nContent-Length: 0\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+}
+
+/// Write a job file into `dir` using the example documents; `extra` is appended YAML
+/// (top-level keys not already set below).
+pub fn write_job(dir: &Path, name: &str, target: u64, model_extra: &str, extra: &str) -> PathBuf {
+    let docs = repo().join("examples/qa/docs");
+    let seeds = repo().join("examples/qa/seeds.jsonl");
+    let yaml = format!(
+        r#"name: {name}
+seed: 11
+target: {target}
+shard_size: 8
+sources:
+  - path: {d}/honeybees.md
+  - path: {d}/printing-press.md
+  - path: {d}/water-cycle.txt
+chunking:
+  max_chars: 500
+  overlap_chars: 50
+seed_examples: {seeds}
+task:
+  kind: qa
+  fields: [question, answer]
+  few_shot: 2
+model:
+  backend: openai
+  endpoints: ["http://127.0.0.1:9"]
+  name: seedstream-sim
+  concurrency: 16
+  timeout_ms: 5000
+  max_retries: 5
+  backoff_base_ms: 5
+  backoff_max_ms: 200
+{model_extra}
+{extra}
+"#,
+        d = docs.display(),
+        seeds = seeds.display()
+    );
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// `seedstream run JOB --out OUT --endpoint URL ARGS…`
+pub fn run_job(job: &Path, out: &Path, url: &str, args: &[&str]) -> Output {
+    let o = Command::new(BIN)
+        .arg("run")
+        .arg(job)
+        .arg("--out")
+        .arg(out)
+        .args(["--endpoint", url, "--quiet"])
+        .args(args)
+        .output()
+        .expect("run seedstream");
+    if !o.status.success() {
+        eprintln!("stderr: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    o
+}
+
+pub fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn lines(path: &Path) -> Vec<serde_json::Value> {
+    String::from_utf8(read(path))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: bad line {l}: {e}", path.display())))
+        .collect()
+}
+
+pub fn manifest(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&read(&out.join("manifest.json"))).unwrap()
+}
+
+/// Wait until `f` is true, at most `limit`.
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}

@@ -1,0 +1,270 @@
+//! The per-record checks, each behind the [`Check`] trait.
+//!
+//! A check reads a [`Record`] (the task fields, tokenised once, with their personal-data
+//! matches, and the prepared source chunk), writes its score under its name and pushes a
+//! [`Reason`] when the record fails it. New scorers (embedding similarity, an LLM judge)
+//! are added by implementing [`Check`] and listing them in [`crate::Validator::new`].
+
+use seedstream_core::record::{codes, Reason};
+use serde_json::Value;
+
+use crate::pii::PiiMatch;
+use crate::text::{Kind, Token};
+use crate::{PreparedChunk, Scored};
+
+/// One record as the checks see it.
+pub(crate) struct Record<'a> {
+    /// Task field names, in order.
+    pub(crate) names: &'a [String],
+    /// Each task field's JSON value, `None` when absent.
+    pub(crate) values: Vec<Option<&'a Value>>,
+    /// Each task field's tokens (empty when not a string).
+    pub(crate) tokens: Vec<Vec<Token>>,
+    /// Each task field's personal-data matches.
+    pub(crate) pii: Vec<Vec<PiiMatch>>,
+    /// Index of the question field (`question`, else the first field).
+    pub(crate) question: Option<usize>,
+    /// Index of the answer field (`answer`, else the last field).
+    pub(crate) answer: Option<usize>,
+    /// The source chunk.
+    pub(crate) chunk: &'a PreparedChunk,
+}
+
+impl Record<'_> {
+    /// The text of field `f`, when it is a string.
+    pub(crate) fn text(&self, f: usize) -> Option<&str> {
+        self.values[f].and_then(Value::as_str)
+    }
+
+    /// Tokens of field `f` outside personal-data spans: an email or a phone number is
+    /// reported once, as PII, not again as unsupported words or invented numbers.
+    pub(crate) fn clean_tokens(&self, f: usize) -> impl Iterator<Item = &Token> {
+        let pii = &self.pii[f];
+        self.tokens[f].iter().filter(move |t| pii.iter().all(|m| t.end <= m.start || t.start >= m.end))
+    }
+
+    /// (supported, total) content words of field `f` found in the chunk.
+    fn support(&self, f: usize) -> (usize, usize) {
+        let mut total = 0;
+        let mut hit = 0;
+        for t in self.clean_tokens(f).filter(|t| t.content) {
+            total += 1;
+            if self.chunk.has_stem(t.stem) {
+                hit += 1;
+            }
+        }
+        (hit, total)
+    }
+}
+
+/// A per-record check.
+pub(crate) trait Check: Send + Sync {
+    /// The score's key in [`Scored::scores`].
+    fn name(&self) -> &'static str;
+    /// Score `rec` into `out` (its score under [`Check::name`], plus reasons on failure).
+    fn check(&self, rec: &Record<'_>, out: &mut Scored);
+}
+
+/// Every task field present, a string, with a sane trimmed length.
+pub(crate) struct Format {
+    pub(crate) min_chars: usize,
+    pub(crate) max_chars: usize,
+}
+
+impl Check for Format {
+    fn name(&self) -> &'static str {
+        "format"
+    }
+
+    fn check(&self, rec: &Record<'_>, out: &mut Scored) {
+        let mut problems = Vec::new();
+        for (f, name) in rec.names.iter().enumerate() {
+            match rec.values[f] {
+                None => problems.push(format!("{name}: missing")),
+                Some(Value::String(s)) => {
+                    let n = s.trim().chars().count();
+                    if n < self.min_chars {
+                        problems.push(format!("{name}: {n} chars, expected at least {}", self.min_chars));
+                    } else if n > self.max_chars {
+                        problems.push(format!("{name}: {n} chars, expected at most {}", self.max_chars));
+                    }
+                }
+                Some(other) => problems.push(format!("{name}: expected a string, found {}", json_kind(other))),
+            }
+        }
+        let total = rec.names.len().max(1);
+        out.scores.insert(self.name().into(), (total - problems.len().min(total)) as f64 / total as f64);
+        if !problems.is_empty() {
+            out.reasons.push(Reason::new(codes::FORMAT, problems.join("; ")));
+        }
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The answer's content words (and numbers) occur in the source chunk.
+pub(crate) struct Faithfulness {
+    pub(crate) min_score: f64,
+    pub(crate) check_numbers: bool,
+}
+
+impl Check for Faithfulness {
+    fn name(&self) -> &'static str {
+        "faithfulness"
+    }
+
+    fn check(&self, rec: &Record<'_>, out: &mut Scored) {
+        let Some((a, text)) = rec.answer.and_then(|a| rec.text(a).map(|t| (a, t))) else {
+            // A missing answer is a format failure, reported once, by `Format`.
+            out.scores.insert(self.name().into(), 0.0);
+            return;
+        };
+        let (hit, total) = rec.support(a);
+        // An answer without content words ("Yes.") claims nothing the source could contradict.
+        let score = if total == 0 { 1.0 } else { hit as f64 / total as f64 };
+        out.scores.insert(self.name().into(), score);
+        if score < self.min_score {
+            let mut missing: Vec<String> = Vec::new();
+            for t in rec.clean_tokens(a).filter(|t| t.content && !rec.chunk.has_stem(t.stem)) {
+                let w = text[t.start..t.end].to_lowercase();
+                if !missing.contains(&w) {
+                    missing.push(w);
+                }
+                if missing.len() == 8 {
+                    break;
+                }
+            }
+            out.reasons.push(Reason::new(
+                codes::UNFAITHFUL,
+                format!(
+                    "{hit} of {total} answer content words occur in the source (score {score:.2}, min_score {:.2}); not in the source: {}",
+                    self.min_score,
+                    missing.join(", ")
+                ),
+            ));
+        }
+        if self.check_numbers {
+            let mut invented: Vec<&str> = Vec::new();
+            for t in rec.clean_tokens(a).filter(|t| t.kind == Kind::Number) {
+                if !rec.chunk.has_number(t.raw) {
+                    let s = &text[t.start..t.end];
+                    if !invented.contains(&s) {
+                        invented.push(s);
+                    }
+                }
+            }
+            if !invented.is_empty() {
+                out.reasons.push(Reason::new(
+                    codes::INVENTED_NUMBER,
+                    format!("numbers in the answer that do not occur in the source: {}", invented.join(", ")),
+                ));
+            }
+        }
+    }
+}
+
+/// Question and answer are about the chunk.
+pub(crate) struct Relevance {
+    pub(crate) min_score: f64,
+}
+
+impl Check for Relevance {
+    fn name(&self) -> &'static str {
+        "relevance"
+    }
+
+    fn check(&self, rec: &Record<'_>, out: &mut Scored) {
+        let share = |f: Option<usize>| -> Option<f64> {
+            let f = f.filter(|&f| rec.text(f).is_some())?;
+            let (hit, total) = rec.support(f);
+            (total > 0).then(|| hit as f64 / total as f64)
+        };
+        let q = share(rec.question);
+        let a = if rec.answer == rec.question { None } else { share(rec.answer) };
+        // Both must be about the chunk; a field without content words says nothing either way.
+        let score = match (q, a) {
+            (Some(q), Some(a)) => q.min(a),
+            (Some(x), None) | (None, Some(x)) => x,
+            (None, None) => 0.0,
+        };
+        out.scores.insert(self.name().into(), score);
+        let any_text = rec.question.is_some_and(|f| rec.text(f).is_some()) || rec.answer.is_some_and(|f| rec.text(f).is_some());
+        if score < self.min_score && any_text {
+            let show = |x: Option<f64>| x.map_or_else(|| "n/a".to_string(), |x| format!("{x:.2}"));
+            out.reasons.push(Reason::new(
+                codes::OFF_TOPIC,
+                format!(
+                    "share of content words found in the source: question {}, answer {} (score {score:.2}, min_score {:.2})",
+                    show(q),
+                    show(a),
+                    self.min_score
+                ),
+            ));
+        }
+    }
+}
+
+/// No personal data in any task field.
+pub(crate) struct Privacy {
+    /// Push a reason on a match (the score is computed either way).
+    pub(crate) enforce: bool,
+}
+
+impl Check for Privacy {
+    fn name(&self) -> &'static str {
+        "privacy"
+    }
+
+    fn check(&self, rec: &Record<'_>, out: &mut Scored) {
+        let found: Vec<String> = rec
+            .pii
+            .iter()
+            .enumerate()
+            .flat_map(|(f, ms)| ms.iter().map(move |m| format!("{} {} in {}", m.kind.as_str(), m.masked, rec.names[f])))
+            .collect();
+        out.scores.insert(self.name().into(), if found.is_empty() { 1.0 } else { 0.0 });
+        if self.enforce && !found.is_empty() {
+            out.reasons.push(Reason::new(codes::PII, found.join("; ")));
+        }
+    }
+}
+
+/// The answer does not copy a long verbatim span of the source.
+pub(crate) struct Copying {
+    pub(crate) max_span_words: usize,
+}
+
+impl Check for Copying {
+    fn name(&self) -> &'static str {
+        "copying"
+    }
+
+    fn check(&self, rec: &Record<'_>, out: &mut Scored) {
+        let Some(a) = rec.answer.filter(|&a| rec.text(a).is_some()) else {
+            out.scores.insert(self.name().into(), 1.0);
+            return;
+        };
+        let words: Vec<u64> = rec.tokens[a].iter().map(|t| t.raw).collect();
+        let span = rec.chunk.longest_common_run(&words);
+        let score = if words.is_empty() { 1.0 } else { 1.0 - (span as f64 / words.len() as f64).min(1.0) };
+        out.scores.insert(self.name().into(), score);
+        if span > self.max_span_words {
+            out.reasons.push(Reason::new(
+                codes::COPIED,
+                format!(
+                    "{span} consecutive words of the answer copied verbatim from the source (max_span_words {})",
+                    self.max_span_words
+                ),
+            ));
+        }
+    }
+}

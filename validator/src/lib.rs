@@ -1,0 +1,236 @@
+//! seedstream validator: scores generated records against their source chunk and removes
+//! duplicates.
+//!
+//! Two parts, used by the pipeline in two steps:
+//!
+//! 1. [`Validator::score`]: per-record checks, independent of every other record (any
+//!    thread, any order). Each check writes a score in [0, 1] to [`Scored::scores`] and a
+//!    [`Reason`] with a concrete detail when the record fails it:
+//!    - `format`: every task field present, a string, trimmed length within bounds
+//!      (`FORMAT`);
+//!    - `faithfulness`: share of the answer's content words found in the chunk
+//!      (`UNFAITHFUL`), and every number of the answer found in the chunk
+//!      (`INVENTED_NUMBER`);
+//!    - `relevance`: question and answer both about the chunk (`OFF_TOPIC`);
+//!    - `privacy`: no email, phone, payment card or national id in any field (`PII`);
+//!    - `copying`: no long verbatim span of the chunk in the answer (`COPIED`).
+//!
+//!    It also computes the record's [`Signature`] (exact hash + MinHash sketch).
+//! 2. [`DedupIndex`]: greedy near-duplicate removal, fed in canonical order, so the
+//!    decisions do not depend on arrival order (`DUPLICATE`, `NEAR_DUPLICATE`).
+//!
+//! The checks are lexical (content-word overlap, with a light stemmer): cheap enough to
+//! run on every record (about 10–20 µs for a typical record). They sit behind an internal
+//! `Check` trait so embedding- or judge-based scorers can be added beside them.
+//!
+//! Layout:
+//! - `lib.rs`: the public API ([`Validator`], [`Input`], [`Scored`], [`Signature`],
+//!   [`PreparedChunk`])
+//! - `checks.rs`: the `Check` trait and the five checks
+//! - `text.rs`: tokeniser, stopwords, stemmer, number normalisation, portable hashes
+//! - `pii.rs`: personal-data detectors, Luhn, masking
+//! - `signature.rs`: exact hash and MinHash
+//! - `dedup.rs`: [`DedupIndex`] with LSH banding
+
+mod checks;
+mod dedup;
+mod pii;
+mod signature;
+mod text;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub use dedup::DedupIndex;
+pub use seedstream_core::record::Reason;
+use seedstream_core::spec::ValidateSpec;
+
+use checks::{Check, Copying, Faithfulness, Format, Privacy, Record, Relevance};
+use pii::Detectors;
+use signature::MinHasher;
+use text::{tokenize, Kind, StopWords, Token};
+
+/// One record to score: its task fields and the source chunk it was generated from.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    /// The record's fields (extra keys are ignored).
+    pub fields: &'a Map<String, Value>,
+    /// The source chunk's text.
+    pub chunk: &'a str,
+}
+
+/// What a record is, for duplicate detection.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Signature {
+    /// Hash of the normalised text (lowercased words and normalised numbers, punctuation
+    /// and spacing dropped) of all task fields, in field order.
+    pub exact: u64,
+    /// MinHash sketch of the word shingles of all task fields.
+    pub minhash: Vec<u32>,
+}
+
+/// The verdict of the per-record checks.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Scored {
+    /// Every score in [0, 1], keyed `format`, `faithfulness`, `relevance`, `privacy`,
+    /// `copying`.
+    pub scores: BTreeMap<String, f64>,
+    /// Why the record fails; empty when it passes every per-record check.
+    pub reasons: Vec<Reason>,
+    /// The record's signature, for [`DedupIndex`].
+    pub signature: Signature,
+}
+
+/// A source chunk tokenised once, for scoring many records against it
+/// ([`Validator::score_prepared`]).
+#[derive(Debug, Clone)]
+pub struct PreparedChunk {
+    /// Sorted, unique stems of the chunk's content words.
+    stems: Vec<u64>,
+    /// Sorted, unique normalised numbers.
+    numbers: Vec<u64>,
+    /// Every token's normalised hash, in order.
+    seq: Vec<u64>,
+    /// `(hash, position)` of every token, sorted, to find where a word occurs.
+    index: Vec<(u64, u32)>,
+}
+
+impl PreparedChunk {
+    fn has_stem(&self, stem: u64) -> bool {
+        self.stems.binary_search(&stem).is_ok()
+    }
+
+    fn has_number(&self, n: u64) -> bool {
+        self.numbers.binary_search(&n).is_ok()
+    }
+
+    /// Length of the longest run of `words` that occurs verbatim in the chunk.
+    fn longest_common_run(&self, words: &[u64]) -> usize {
+        let mut best = 0;
+        for (i, &w) in words.iter().enumerate() {
+            let from = self.index.partition_point(|&(h, _)| h < w);
+            for &(h, j) in &self.index[from..] {
+                if h != w {
+                    break;
+                }
+                let j = j as usize;
+                // Only start at the beginning of a run; its continuations are shorter.
+                if i > 0 && j > 0 && words[i - 1] == self.seq[j - 1] {
+                    continue;
+                }
+                let run = words[i..].iter().zip(&self.seq[j..]).take_while(|(a, b)| a == b).count();
+                best = best.max(run);
+            }
+        }
+        best
+    }
+}
+
+/// Scores records: built once per job from its [`ValidateSpec`], shared by every thread.
+pub struct Validator {
+    fields: Vec<String>,
+    question: Option<usize>,
+    answer: Option<usize>,
+    stop: StopWords,
+    pii: Detectors,
+    minhash: MinHasher,
+    checks: Vec<Box<dyn Check>>,
+}
+
+impl std::fmt::Debug for Validator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let checks: Vec<&str> = self.checks.iter().map(|c| c.name()).collect();
+        f.debug_struct("Validator").field("fields", &self.fields).field("checks", &checks).finish()
+    }
+}
+
+impl Validator {
+    /// A validator for records with these task `fields` (a qa task has `question` and
+    /// `answer`; otherwise the first field plays the question and the last the answer).
+    pub fn new(spec: &ValidateSpec, fields: &[String]) -> Validator {
+        let question = fields.iter().position(|f| f == "question").or(if fields.is_empty() { None } else { Some(0) });
+        let answer = fields.iter().position(|f| f == "answer").or(fields.len().checked_sub(1));
+        let checks: Vec<Box<dyn Check>> = vec![
+            Box::new(Format { min_chars: spec.format.min_chars, max_chars: spec.format.max_chars }),
+            Box::new(Faithfulness {
+                min_score: spec.faithfulness.min_score,
+                check_numbers: spec.faithfulness.check_numbers,
+            }),
+            Box::new(Relevance { min_score: spec.relevance.min_score }),
+            Box::new(Privacy { enforce: spec.privacy.enabled }),
+            Box::new(Copying { max_span_words: spec.copying.max_span_words }),
+        ];
+        Validator {
+            fields: fields.to_vec(),
+            question,
+            answer,
+            stop: StopWords::new(),
+            pii: Detectors::new(),
+            minhash: MinHasher::new(spec.diversity.minhash_permutations, spec.diversity.shingle_words),
+            checks,
+        }
+    }
+
+    /// Tokenise a chunk once, to score several records against it.
+    pub fn prepare_chunk(&self, chunk: &str) -> PreparedChunk {
+        let mut toks: Vec<Token> = Vec::with_capacity(chunk.len() / 5);
+        tokenize(chunk, &self.stop, &mut toks, &mut String::with_capacity(32));
+        let mut stems: Vec<u64> = toks.iter().filter(|t| t.content).map(|t| t.stem).collect();
+        stems.sort_unstable();
+        stems.dedup();
+        let mut numbers: Vec<u64> = toks.iter().filter(|t| t.kind == Kind::Number).map(|t| t.raw).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        let seq: Vec<u64> = toks.iter().map(|t| t.raw).collect();
+        let mut index: Vec<(u64, u32)> = seq.iter().enumerate().map(|(i, &h)| (h, i as u32)).collect();
+        index.sort_unstable();
+        PreparedChunk { stems, numbers, seq, index }
+    }
+
+    /// Run every per-record check on `input`.
+    pub fn score(&self, input: &Input<'_>) -> Scored {
+        let chunk = self.prepare_chunk(input.chunk);
+        self.score_prepared(input.fields, &chunk)
+    }
+
+    /// [`Validator::score`] against a chunk prepared by [`Validator::prepare_chunk`].
+    pub fn score_prepared(&self, fields: &Map<String, Value>, chunk: &PreparedChunk) -> Scored {
+        let mut buf = String::with_capacity(32);
+        let values: Vec<Option<&Value>> = self.fields.iter().map(|f| fields.get(f)).collect();
+        let mut tokens = Vec::with_capacity(values.len());
+        let mut pii = Vec::with_capacity(values.len());
+        for v in &values {
+            let mut toks = Vec::new();
+            let mut found = Vec::new();
+            if let Some(s) = v.and_then(Value::as_str) {
+                tokenize(s, &self.stop, &mut toks, &mut buf);
+                found = self.pii.find(s);
+            }
+            tokens.push(toks);
+            pii.push(found);
+        }
+        let rec = Record {
+            names: &self.fields,
+            values,
+            tokens,
+            pii,
+            question: self.question,
+            answer: self.answer,
+            chunk,
+        };
+        let mut out = Scored {
+            scores: BTreeMap::new(),
+            reasons: Vec::new(),
+            signature: self.minhash.signature(&rec.tokens),
+        };
+        for c in &self.checks {
+            c.check(&rec, &mut out);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,357 @@
+//! Tokenising, normalising and hashing text, shared by every check.
+//!
+//! One pass over the text yields [`Token`]s: words (lowercased, with a lightly stemmed
+//! hash for content words) and numbers (normalised: thousands separators dropped, leading
+//! zeros and trailing decimal zeros trimmed, a trailing `%` kept in the span but not in the
+//! value). Nothing allocates per token; hashes are FNV-1a, so they are the same on every
+//! machine and every run (no `RandomState`).
+
+/// FNV-1a 64-bit offset basis.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+/// FNV-1a 64-bit prime.
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// FNV-1a over bytes: portable and stable across runs and machines.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h = FNV_OFFSET;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// The splitmix64 finaliser: a strong, portable 64-bit mixer.
+pub(crate) fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A splitmix64 stream, for seeded constants (MinHash permutations).
+pub(crate) struct SplitMix64(pub(crate) u64);
+
+impl SplitMix64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        mix64(self.0)
+    }
+}
+
+/// Function words that carry no topic: ignored by the overlap-based checks.
+const STOPWORDS: &[&str] = &[
+    "a", "about", "above", "across", "after", "again", "against", "all", "almost", "along",
+    "also", "although", "am", "among", "an", "and", "another", "any", "are", "aren", "around",
+    "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but",
+    "by", "can", "cannot", "could", "did", "didn", "do", "does", "doesn", "doing", "don", "down",
+    "during", "each", "either", "else", "etc", "even", "ever", "every", "few", "for", "from",
+    "further", "furthermore", "had", "has", "have", "having", "he", "her", "here", "hers",
+    "herself", "him", "himself", "his", "how", "however", "i", "if", "in", "into", "is", "isn",
+    "it", "its", "itself", "just", "ll", "may", "me", "might", "more", "moreover", "most",
+    "much", "must", "my", "myself", "neither", "no", "nor", "not", "now", "of", "off", "often",
+    "on", "once", "one", "only", "onto", "or", "other", "others", "our", "ours", "ourselves",
+    "out", "over", "own", "per", "quite", "rather", "re", "same", "shall", "she", "should", "so",
+    "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then",
+    "there", "these", "they", "this", "those", "though", "through", "thus", "to", "too",
+    "toward", "towards", "under", "until", "up", "upon", "us", "ve", "very", "via", "was",
+    "wasn", "we", "were", "weren", "what", "when", "where", "whether", "which", "while", "who",
+    "whom", "whose", "why", "will", "with", "within", "without", "would", "yet", "you", "your",
+    "yours", "yourself", "yourselves",
+];
+
+/// The stopword list as a sorted set of hashes (binary search is a few nanoseconds).
+#[derive(Debug, Clone)]
+pub(crate) struct StopWords(Vec<u64>);
+
+impl StopWords {
+    pub(crate) fn new() -> Self {
+        let mut v: Vec<u64> = STOPWORDS.iter().map(|w| fnv1a(w.as_bytes())).collect();
+        v.sort_unstable();
+        v.dedup();
+        Self(v)
+    }
+
+    fn contains(&self, hash: u64) -> bool {
+        self.0.binary_search(&hash).is_ok()
+    }
+}
+
+/// What a token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A run of letters and digits starting with a letter.
+    Word,
+    /// A number: digits, optional `,ddd` groups, optional decimals, optional `%`.
+    Number,
+}
+
+/// One token of a text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Token {
+    pub(crate) kind: Kind,
+    /// Hash of the normalised surface (lowercased word, or normalised number).
+    pub(crate) raw: u64,
+    /// Hash of the stem for content words; `raw` otherwise.
+    pub(crate) stem: u64,
+    /// A word that is not a stopword, has two or more characters.
+    pub(crate) content: bool,
+    /// Byte span in the text.
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+/// Tokenise `text`, appending to `out`. `buf` is scratch space reused between calls.
+pub(crate) fn tokenize(text: &str, stop: &StopWords, out: &mut Vec<Token>, buf: &mut String) {
+    let b = text.as_bytes();
+    let n = b.len();
+    let mut i = 0;
+    while i < n {
+        let c = b[i];
+        if c.is_ascii_digit() {
+            let start = i;
+            let (end, hash) = scan_number(b, i);
+            out.push(Token {
+                kind: Kind::Number,
+                raw: hash,
+                stem: hash,
+                content: false,
+                start,
+                end,
+            });
+            i = end;
+        } else if c.is_ascii_alphabetic() || (c >= 0x80 && starts_alpha(text, i)) {
+            let start = i;
+            buf.clear();
+            let mut chars = 0usize;
+            while i < n {
+                let c = b[i];
+                if c.is_ascii_alphanumeric() {
+                    buf.push(c.to_ascii_lowercase() as char);
+                    i += 1;
+                } else if c >= 0x80 {
+                    let ch = text[i..].chars().next().unwrap_or(' ');
+                    if !ch.is_alphanumeric() {
+                        break;
+                    }
+                    buf.extend(ch.to_lowercase());
+                    i += ch.len_utf8();
+                } else {
+                    break;
+                }
+                chars += 1;
+            }
+            let raw = fnv1a(buf.as_bytes());
+            let content = chars >= 2 && !stop.contains(raw);
+            let stem = if content {
+                stem_in_place(buf);
+                fnv1a(buf.as_bytes())
+            } else {
+                raw
+            };
+            out.push(Token { kind: Kind::Word, raw, stem, content, start, end: i });
+        } else if c >= 0x80 {
+            i += text[i..].chars().next().map_or(1, char::len_utf8);
+        } else {
+            i += 1;
+        }
+    }
+}
+
+fn starts_alpha(text: &str, i: usize) -> bool {
+    text[i..].chars().next().is_some_and(char::is_alphanumeric)
+}
+
+/// Scan a number starting at `i` (a digit). Returns (end of span incl. `%`, hash of the
+/// normalised value).
+fn scan_number(b: &[u8], mut i: usize) -> (usize, u64) {
+    let n = b.len();
+    let start = i;
+    while i < n && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    // Thousands groups: ",ddd" not followed by another digit.
+    while i < n
+        && b[i] == b','
+        && (1..=3).all(|k| b.get(i + k).is_some_and(u8::is_ascii_digit))
+        && !b.get(i + 4).is_some_and(u8::is_ascii_digit)
+    {
+        i += 4;
+    }
+    if i + 1 < n && b[i] == b'.' && b[i + 1].is_ascii_digit() {
+        i += 1;
+        while i < n && b[i].is_ascii_digit() {
+            i += 1;
+        }
+    }
+    let end = if i < n && b[i] == b'%' { i + 1 } else { i };
+    (end, hash_number(&b[start..i]))
+}
+
+/// Hash of the normalised form of a number's digits (`1,234.50` → `1234.5`).
+fn hash_number(s: &[u8]) -> u64 {
+    let dot = s.iter().position(|&c| c == b'.');
+    let (int, frac) = match dot {
+        Some(d) => (&s[..d], &s[d + 1..]),
+        None => (s, &s[s.len()..]),
+    };
+    let mut h = FNV_OFFSET;
+    let mut push = |c: u8| {
+        h ^= u64::from(c);
+        h = h.wrapping_mul(FNV_PRIME);
+    };
+    // Integer part without separators and leading zeros (keep one digit).
+    let digits: usize = int.iter().filter(|c| c.is_ascii_digit()).count();
+    let mut seen_nonzero = false;
+    let mut emitted = 0;
+    for (k, &c) in int.iter().filter(|c| c.is_ascii_digit()).enumerate() {
+        if c != b'0' || seen_nonzero || k + 1 == digits {
+            seen_nonzero = true;
+            push(c);
+            emitted += 1;
+        }
+    }
+    if emitted == 0 {
+        push(b'0');
+    }
+    let frac_len = frac.iter().rposition(|&c| c != b'0').map_or(0, |p| p + 1);
+    if frac_len > 0 {
+        push(b'.');
+        for &c in &frac[..frac_len] {
+            push(c);
+        }
+    }
+    h
+}
+
+/// The normalised text of a number (for tests and details): `1,234.50%` → `1234.5`.
+#[cfg(test)]
+pub(crate) fn normalize_number(s: &str) -> String {
+    let s = s.trim_end_matches('%').replace(',', "");
+    let (int, frac) = s.split_once('.').unwrap_or((&s, ""));
+    let int = int.trim_start_matches('0');
+    let int = if int.is_empty() { "0" } else { int };
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() {
+        int.to_string()
+    } else {
+        format!("{int}.{frac}")
+    }
+}
+
+/// Hash of a normalised number, as tokens carry it (for tests).
+#[cfg(test)]
+pub(crate) fn number_hash(s: &str) -> u64 {
+    fnv1a(normalize_number(s).as_bytes())
+}
+
+/// Light suffix stripping, in place (`studies`/`studied`/`study` → `studi`,
+/// `increases`/`increasing`/`increased` → `increas`). Applied to both sides of every
+/// comparison, so only consistency matters, not linguistic accuracy.
+pub(crate) fn stem_in_place(w: &mut String) {
+    if !w.is_ascii() {
+        return;
+    }
+    let len = w.len();
+    if len > 4 && w.ends_with("sses") {
+        w.truncate(len - 2);
+    } else if len > 4 && w.ends_with("ies") {
+        w.truncate(len - 2);
+    } else if len > 3 && w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is") {
+        w.truncate(len - 1);
+    }
+    let len = w.len();
+    if len > 5 && w.ends_with("ing") {
+        w.truncate(len - 3);
+    } else if len > 4 && w.ends_with("ed") {
+        w.truncate(len - 2);
+    } else if len > 4 && w.ends_with("ly") {
+        w.truncate(len - 2);
+    }
+    let len = w.len();
+    if len > 3 && w.ends_with('y') {
+        w.truncate(len - 1);
+        w.push('i');
+    } else if len > 4 && w.ends_with('e') {
+        w.truncate(len - 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(s: &str) -> Vec<Token> {
+        let mut out = Vec::new();
+        tokenize(s, &StopWords::new(), &mut out, &mut String::new());
+        out
+    }
+
+    fn stem(s: &str) -> String {
+        let mut w = s.to_string();
+        stem_in_place(&mut w);
+        w
+    }
+
+    #[test]
+    fn stemming_merges_inflections() {
+        assert_eq!(stem("studies"), stem("study"));
+        assert_eq!(stem("studied"), stem("study"));
+        assert_eq!(stem("increases"), stem("increase"));
+        assert_eq!(stem("increasing"), stem("increased"));
+        assert_eq!(stem("classes"), "class");
+        assert_eq!(stem("status"), "status");
+        assert_ne!(stem("river"), stem("rover"));
+    }
+
+    #[test]
+    fn numbers_are_normalised() {
+        assert_eq!(normalize_number("1,234"), "1234");
+        assert_eq!(normalize_number("3.50"), "3.5");
+        assert_eq!(normalize_number("12%"), "12");
+        assert_eq!(normalize_number("007"), "7");
+        assert_eq!(normalize_number("0.25"), "0.25");
+        assert_eq!(normalize_number("2.0"), "2");
+        let t = toks("It rose 1,234 units to 3.50 and 12% in 2019.");
+        let nums: Vec<u64> = t.iter().filter(|t| t.kind == Kind::Number).map(|t| t.raw).collect();
+        assert_eq!(
+            nums,
+            vec![number_hash("1234"), number_hash("3.5"), number_hash("12"), number_hash("2019")]
+        );
+        // A sentence-final period is not a decimal point; "1,2,3" is a list.
+        let t = toks("in 2019. Then 1,2,3 or 1,2345");
+        let nums: Vec<u64> = t.iter().filter(|t| t.kind == Kind::Number).map(|t| t.raw).collect();
+        assert_eq!(
+            nums,
+            vec![
+                number_hash("2019"),
+                number_hash("1"),
+                number_hash("2"),
+                number_hash("3"),
+                number_hash("1"),
+                number_hash("2345")
+            ]
+        );
+    }
+
+    #[test]
+    fn percent_sign_is_in_the_span_not_the_value() {
+        let text = "grew 12% fast";
+        let t = toks(text);
+        let n = t.iter().find(|t| t.kind == Kind::Number).unwrap();
+        assert_eq!(&text[n.start..n.end], "12%");
+        assert_eq!(n.raw, number_hash("12"));
+    }
+
+    #[test]
+    fn words_are_lowercased_and_stopwords_flagged() {
+        let t = toks("The River's FLOW, naïve café");
+        let words: Vec<(bool, u64)> = t.iter().map(|t| (t.content, t.raw)).collect();
+        assert_eq!(words[0], (false, fnv1a(b"the")));
+        assert_eq!(words[1], (true, fnv1a(b"river")));
+        assert_eq!(words[2], (false, fnv1a(b"s")));
+        assert_eq!(words[3], (true, fnv1a(b"flow")));
+        assert_eq!(words[4].1, fnv1a("naïve".as_bytes()));
+        assert_eq!(words[5].1, fnv1a("café".as_bytes()));
+        assert_eq!(t.len(), 6);
+    }
+}
