@@ -6,14 +6,14 @@
 //! the kept record before it, and once `target` records are accepted, later valid
 //! records are rejected as `over_target` (kept in `rejected.jsonl`, never dropped).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use hdrhistogram::Histogram;
 use seedstream_core::messages::Verdict;
-use seedstream_core::plan::{plan_slot, RoundPlan, SlotKey};
+use seedstream_core::plan::{plan_slot, HalfwaySnapshot, RoundPlan, SlotKey};
 use seedstream_core::record::{codes, Reason};
 use seedstream_core::spec::Job;
 use seedstream_core::{Error, Result};
@@ -72,9 +72,9 @@ pub struct Totals {
     pub cached: u64,
     /// Answers from the endpoint in this run.
     pub fresh: u64,
-    /// Tokens of all answers.
+    /// Prompt tokens of answers from the endpoint in this run.
     pub prompt_tokens: u64,
-    /// Tokens of all answers.
+    /// Completion tokens of answers from the endpoint in this run.
     pub completion_tokens: u64,
     /// Score distributions of accepted records (value × 10 000).
     pub scores: BTreeMap<String, Histogram<u64>>,
@@ -87,8 +87,14 @@ pub struct Assembler {
     job: std::sync::Arc<Job>,
     dedup: DedupIndex,
     round: RoundPlan,
+    /// Rounds planned after the current one, in order.
+    queued: VecDeque<RoundPlan>,
     /// Next ordinal of the current round to decide.
     next: u64,
+    /// Accepted in the current round so far.
+    round_accepted: u64,
+    /// Taken when the last planned round is half decided.
+    halfway: Option<HalfwaySnapshot>,
     pending: HashMap<SlotKey, Verdict>,
     samples: AtomicFile,
     rejected: AtomicFile,
@@ -104,7 +110,10 @@ impl Assembler {
             dedup: DedupIndex::new(&job.spec.validate),
             job,
             round: RoundPlan { round: 0, slots: 0, shard_size: 1 },
+            queued: VecDeque::new(),
             next: 0,
+            round_accepted: 0,
+            halfway: None,
             pending: HashMap::new(),
             samples: AtomicFile::create(&dir.join("samples.jsonl"))?,
             rejected: AtomicFile::create(&dir.join("rejected.jsonl"))?,
@@ -116,16 +125,26 @@ impl Assembler {
         })
     }
 
-    /// Begin deciding `round` (the previous one must be complete).
-    pub fn start_round(&mut self, round: RoundPlan) {
-        debug_assert!(self.round_done());
-        self.round = round;
-        self.next = 0;
+    /// Add `round` after the rounds planned so far (rounds are numbered in order).
+    pub fn plan_round(&mut self, round: RoundPlan) {
+        if self.all_done() {
+            self.round = round;
+            self.next = 0;
+            self.round_accepted = 0;
+        } else {
+            self.queued.push_back(round);
+        }
     }
 
-    /// Whether every slot of the current round is decided.
-    pub fn round_done(&self) -> bool {
-        self.next >= self.round.slots
+    /// Whether every slot of every planned round is decided.
+    pub fn all_done(&self) -> bool {
+        self.next >= self.round.slots && self.queued.is_empty()
+    }
+
+    /// The counts at the halfway point of the last planned round, once (see
+    /// [`seedstream_core::plan::early_round_size`]).
+    pub fn take_halfway(&mut self) -> Option<HalfwaySnapshot> {
+        self.halfway.take()
     }
 
     /// Take a verdict; decide every verdict that is now next in canonical order.
@@ -139,19 +158,40 @@ impl Assembler {
         }
         self.pending.entry(k).or_insert(v);
         let mut n = 0;
-        while self.next < self.round.slots {
+        loop {
+            if self.next >= self.round.slots {
+                match self.queued.pop_front() {
+                    Some(r) => {
+                        self.round = r;
+                        self.next = 0;
+                        self.round_accepted = 0;
+                    }
+                    None => break,
+                }
+            }
             let shard = (self.next / self.round.shard_size as u64) as u32;
             let slot = (self.next % self.round.shard_size as u64) as u32;
             let key = SlotKey { round: self.round.round, shard, slot };
             let Some(v) = self.pending.remove(&key) else { break };
-            self.decide(v)?;
+            if self.decide(v)? {
+                self.round_accepted += 1;
+            }
             self.next += 1;
             n += 1;
+            if self.queued.is_empty() && self.next == self.round.slots.div_ceil(2) {
+                self.halfway = Some(HalfwaySnapshot {
+                    accepted_total: self.totals.accepted,
+                    round_accepted: self.round_accepted,
+                    round_decided: self.next,
+                    round_slots: self.round.slots,
+                });
+            }
         }
         Ok(n)
     }
 
-    fn decide(&mut self, v: Verdict) -> Result<()> {
+    /// Decide one verdict and write its line; returns whether it was accepted.
+    fn decide(&mut self, v: Verdict) -> Result<bool> {
         let t = &mut self.totals;
         t.decided += 1;
         let c = &v.candidate;
@@ -168,8 +208,11 @@ impl Assembler {
         match &c.outcome {
             Err(f) => reasons = vec![Reason::new(&f.code, format!("{} (after {} attempts)", f.detail, f.attempts))],
             Ok(done) => {
-                t.prompt_tokens += done.usage.prompt_tokens;
-                t.completion_tokens += done.usage.completion_tokens;
+                // Tokens this run paid for; cached answers were paid by an earlier run.
+                if !c.cached {
+                    t.prompt_tokens += done.usage.prompt_tokens;
+                    t.completion_tokens += done.usage.completion_tokens;
+                }
                 if reasons.is_empty() {
                     let sig = Signature { exact: v.exact, minhash: v.minhash.clone() };
                     if let Some(r) = self.dedup.check(&sig) {
@@ -203,10 +246,11 @@ impl Assembler {
         serde_json::to_writer(&mut self.line, &rec).expect("record serialises");
         self.line.push(b'\n');
         if accepted {
-            self.samples.write(&self.line)
+            self.samples.write(&self.line)?;
         } else {
-            self.rejected.write(&self.line)
+            self.rejected.write(&self.line)?;
         }
+        Ok(accepted)
     }
 
     /// The output line: task fields at top level, then id, source, scores, provenance.

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use seedstream_core::bus::inproc::{self, InProcPublisher};
 use seedstream_core::bus::{Consumer, Publisher};
 use seedstream_core::messages::{Candidate, ShardTask, Verdict};
-use seedstream_core::plan::{plan_slot, round_size, RoundPlan};
+use seedstream_core::plan::{early_round_size, plan_slot, round_size, RoundPlan};
 use seedstream_core::spec::Job;
 use seedstream_core::state::{RedbState, StateStore};
 use seedstream_core::{Error, Result};
@@ -113,41 +113,54 @@ pub async fn run(job: Arc<Job>, backend: Backend, opts: EmbeddedOptions, cancel:
     let mut rounds = 0u32;
     let mut publishers: JoinSet<Result<()>> = JoinSet::new();
     let result: Result<()> = async {
-        loop {
-            let size = round_size(job.spec.target, job.max_slots, planned, assembler.totals.accepted);
-            if size == 0 {
-                break;
-            }
-            let round = RoundPlan { round: rounds, slots: size, shard_size };
-            tracing::info!(round = rounds, slots = size, "planning round");
-            assembler.start_round(round);
-            planned += size;
-            rounds += 1;
-            progress.planned.store(planned, Ordering::Relaxed);
+        let plan_next = |assembler: &mut Assembler,
+                         size: u64,
+                         publishers: &mut JoinSet<Result<()>>,
+                         planned: &mut u64,
+                         rounds: &mut u32| {
+            let round = RoundPlan { round: *rounds, slots: size, shard_size };
+            tracing::info!(round = *rounds, slots = size, "planning round");
+            assembler.plan_round(round);
+            *planned += size;
+            *rounds += 1;
+            progress.planned.store(*planned, Ordering::Relaxed);
             publishers.spawn(publish_round(job.id.clone(), round, shard_tx.clone(), window.clone(), run_cancel.clone()));
-            while !assembler.round_done() {
-                tokio::select! {
-                    d = verdict_rx.recv() => {
-                        let Some(d) = d? else {
-                            return Err(Error::Bus("the pipeline stopped before the round was decided".into()));
-                        };
-                        let v = d.ack();
-                        let n = assembler.offer(v)?;
-                        window.add_permits(n as usize);
-                        let t = &assembler.totals;
-                        progress.decided.store(t.decided, Ordering::Relaxed);
-                        progress.accepted.store(t.accepted, Ordering::Relaxed);
-                        progress.cached.store(t.cached, Ordering::Relaxed);
-                    }
-                    Some(w) = workers.join_next() => {
-                        let (name, r) = w.map_err(|e| Error::Bus(format!("worker task: {e}")))?;
-                        r.map_err(|e| Error::Bus(format!("{name}: {e}")))?;
-                    }
-                    Some(p) = publishers.join_next() => {
-                        p.map_err(|e| Error::Bus(format!("shard publisher: {e}")))??;
-                    }
-                    _ = cancel.cancelled() => return Err(Error::Cancelled),
+        };
+        loop {
+            if assembler.all_done() {
+                let size = round_size(job.spec.target, job.max_slots, planned, assembler.totals.accepted);
+                if size == 0 {
+                    break;
                 }
+                plan_next(&mut assembler, size, &mut publishers, &mut planned, &mut rounds);
+            }
+            tokio::select! {
+                d = verdict_rx.recv() => {
+                    let Some(d) = d? else {
+                        return Err(Error::Bus("the pipeline stopped before every slot was decided".into()));
+                    };
+                    let v = d.ack();
+                    let n = assembler.offer(v)?;
+                    window.add_permits(n as usize);
+                    if let Some(snap) = assembler.take_halfway() {
+                        let size = early_round_size(job.spec.target, job.max_slots, planned, &snap);
+                        if size > 0 {
+                            plan_next(&mut assembler, size, &mut publishers, &mut planned, &mut rounds);
+                        }
+                    }
+                    let t = &assembler.totals;
+                    progress.decided.store(t.decided, Ordering::Relaxed);
+                    progress.accepted.store(t.accepted, Ordering::Relaxed);
+                    progress.cached.store(t.cached, Ordering::Relaxed);
+                }
+                Some(w) = workers.join_next() => {
+                    let (name, r) = w.map_err(|e| Error::Bus(format!("worker task: {e}")))?;
+                    r.inspect_err(|e| tracing::error!(worker = %name, error = %e, "worker failed"))?;
+                }
+                Some(p) = publishers.join_next() => {
+                    p.map_err(|e| Error::Bus(format!("shard publisher: {e}")))??;
+                }
+                _ = cancel.cancelled() => return Err(Error::Cancelled),
             }
         }
         Ok(())

@@ -18,6 +18,10 @@ use crate::prompt::{extract_fields, ChatRequest};
 use crate::record::codes;
 use crate::spec::ModelSpec;
 
+/// Failure code of a reply that says the endpoint is misconfigured (401, 403, 404): the
+/// caller stops the job rather than rejecting slot after slot.
+pub const MISCONFIGURED: &str = "endpoint_misconfigured";
+
 /// Token usage of one completion.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
@@ -108,6 +112,7 @@ enum Attempt {
     Done(Completion),
     Retry { kind: &'static str, detail: String, retry_after: Option<Duration> },
     Fatal(String),
+    Misconfigured(String),
 }
 
 impl EndpointPool {
@@ -179,6 +184,10 @@ impl EndpointPool {
             };
             match outcome {
                 Attempt::Done(c) => return Ok(c),
+                Attempt::Misconfigured(detail) => {
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    return Err(Failure { code: MISCONFIGURED.into(), detail, attempts: attempt + 1 });
+                }
                 Attempt::Fatal(detail) => {
                     self.stats.failures.fetch_add(1, Ordering::Relaxed);
                     return Err(Failure { code: codes::ENDPOINT_FAILED.into(), detail, attempts: attempt + 1 });
@@ -204,7 +213,7 @@ impl EndpointPool {
                     jitter ^= jitter << 17;
                     let mut delay = Duration::from_nanos(jitter % (cap.as_nanos() as u64 + 1));
                     if let Some(ra) = retry_after {
-                        delay = delay.max(ra.min(self.backoff_max.max(ra)));
+                        delay = delay.max(ra.min(Duration::from_secs(60)));
                     }
                     tracing::debug!(attempt, kind, delay_ms = delay.as_millis() as u64, "retrying");
                     tokio::select! {
@@ -271,7 +280,12 @@ impl EndpointPool {
         }
         if !status.is_success() {
             let text = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
-            return Attempt::Fatal(format!("{}: {status}: {text}", ep.url));
+            let detail = format!("{}: {status}: {text}", ep.url);
+            // A wrong key, URL or model name fails every request: stop the job, not the slot.
+            if matches!(status.as_u16(), 401 | 403 | 404) {
+                return Attempt::Misconfigured(detail);
+            }
+            return Attempt::Fatal(detail);
         }
         match parse_reply(&bytes, fields) {
             Ok(c) => Attempt::Done(c),

@@ -109,6 +109,44 @@ pub fn round_size(target: u64, max_slots: u64, planned: u64, accepted: u64) -> u
     slots.max(need).min(left)
 }
 
+/// Counts at the moment half of a round was decided (in canonical order, so the same
+/// for every run of the job).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HalfwaySnapshot {
+    /// Records accepted over all rounds so far.
+    pub accepted_total: u64,
+    /// Records accepted in this round so far.
+    pub round_accepted: u64,
+    /// Slots of this round decided so far.
+    pub round_decided: u64,
+    /// Slots in the round.
+    pub round_slots: u64,
+}
+
+/// Size of a round planned early, when the round before it is half decided, from the
+/// shortfall projected at that round's acceptance rate (floored at 5%), plus 10%.
+/// Running the next round beside the tail of the current one keeps the endpoints busy
+/// instead of idling for a whole round trip at each round boundary. 0 when no shortfall
+/// is projected (the usual rule then applies when the round ends).
+pub fn early_round_size(target: u64, max_slots: u64, planned: u64, s: &HalfwaySnapshot) -> u64 {
+    let left = max_slots.saturating_sub(planned);
+    if left == 0 || s.round_decided == 0 {
+        return 0;
+    }
+    let d = s.round_decided as u128;
+    let a = (s.round_accepted.max(s.round_decided.div_ceil(20))) as u128;
+    let remaining = s.round_slots.saturating_sub(s.round_decided) as u128;
+    // need × d = target·d − accepted·d − remaining·a
+    let have = s.accepted_total as u128 * d + remaining * a;
+    let want = target as u128 * d;
+    if want <= have {
+        return 0;
+    }
+    let need_d = want - have;
+    let slots = (need_d * 11).div_ceil(a * 10) as u64;
+    slots.max(1).min(left)
+}
+
 /// Plan one slot: which chunk, which few-shot examples, which endpoint seed.
 pub fn plan_slot(job: &Job, round: &RoundPlan, shard: u32, slot: u32) -> SlotPlan {
     let seed = job.spec.seed;
@@ -215,6 +253,20 @@ mod tests {
         assert_eq!(round_size(100, 100, 100, 10), 0);
         // Zero accepted: floored at 5%.
         assert_eq!(round_size(10, 1000, 10, 0), 110);
+    }
+
+    #[test]
+    fn early_round_sizes() {
+        // 1000 of 2000 decided, 998 accepted: 2 short so far, 1000 left at 99.8% => 4 short.
+        let s = HalfwaySnapshot { accepted_total: 998, round_accepted: 998, round_decided: 1000, round_slots: 2000 };
+        assert_eq!(early_round_size(2000, 8000, 2000, &s), 5);
+        // No projected shortfall: nothing early.
+        let s = HalfwaySnapshot { accepted_total: 1000, round_accepted: 1000, round_decided: 1000, round_slots: 2000 };
+        assert_eq!(early_round_size(2000, 8000, 2000, &s), 0);
+        // Half rejected: 500 accepted, 1000 left at 50% => 1000 short => 2200 slots, within budget.
+        let s = HalfwaySnapshot { accepted_total: 500, round_accepted: 500, round_decided: 1000, round_slots: 2000 };
+        assert_eq!(early_round_size(2000, 8000, 2000, &s), 2200);
+        assert_eq!(early_round_size(2000, 3000, 2000, &s), 1000);
     }
 
     #[test]

@@ -10,11 +10,11 @@ use crate::spec::Job;
 
 /// The user message used when the job names no template. The simulator finds the
 /// chunk between the `<document>` lines.
-pub const DEFAULT_TEMPLATE: &str = r#"Here are examples of the records to write:
+pub const DEFAULT_TEMPLATE: &str = r#"{% if examples %}Here are examples of the records to write:
 {% for ex in examples %}
 {{ ex | tojson }}
 {% endfor %}
-Source document:
+{% endif %}Source document:
 <document>
 {{ document }}
 </document>
@@ -71,18 +71,20 @@ impl ChatRequest {
     }
 }
 
-/// Check that a user template parses and renders with a sample context.
-pub fn check_template(text: &str) -> Result<(), String> {
+/// Check that a user template parses, uses `document`, and renders with the job's own
+/// shape (its fields and `few_shot` examples), so a loaded job cannot fail to render.
+pub fn check_template(text: &str, fields: &[String], few_shot: usize) -> Result<(), String> {
     let mut env = Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.add_template("t", text).map_err(|e| format!("invalid template: {e}"))?;
     let t = env.get_template("t").map_err(|e| e.to_string())?;
-    let ex = serde_json::json!({"question": "q", "answer": "a"});
-    t.render(context! { document => "doc", examples => vec![ex], fields => vec!["question", "answer"], kind => "qa" })
-        .map_err(|e| format!("template does not render: {e}"))?;
-    if !text.contains("document") {
+    if !t.undeclared_variables(false).contains("document") {
         return Err("template never uses {{ document }}: the model would not see its source".into());
     }
+    let ex: serde_json::Map<String, serde_json::Value> =
+        fields.iter().map(|f| (f.clone(), serde_json::Value::String("example".into()))).collect();
+    t.render(context! { document => "doc", examples => vec![ex; few_shot], fields => fields, kind => "qa" })
+        .map_err(|e| format!("template does not render with {few_shot} example(s) and fields {fields:?}: {e}"))?;
     Ok(())
 }
 
@@ -123,8 +125,9 @@ impl PromptBuilder {
         Self { env, system: job.spec.task.system.clone().unwrap_or_else(|| DEFAULT_SYSTEM.to_string()), schema }
     }
 
-    /// The exact request for a planned slot.
-    pub fn request(&self, job: &Job, plan: &SlotPlan) -> ChatRequest {
+    /// The exact request for a planned slot. Fails only if a user template fails on
+    /// this slot's data (the shape was checked at load).
+    pub fn request(&self, job: &Job, plan: &SlotPlan) -> Result<ChatRequest, String> {
         let examples: Vec<&serde_json::Map<String, serde_json::Value>> =
             plan.few_shot.iter().map(|&i| &job.seed_examples[i].fields).collect();
         let user = self
@@ -138,9 +141,9 @@ impl PromptBuilder {
                     kind => "qa",
                 })
             })
-            .expect("template checked at load");
+            .map_err(|e| format!("prompt template: {e}"))?;
         let m = &job.spec.model;
-        ChatRequest {
+        Ok(ChatRequest {
             model: m.name.clone(),
             messages: vec![
                 ChatMessage { role: "system".into(), content: self.system.clone() },
@@ -151,7 +154,7 @@ impl PromptBuilder {
             max_tokens: m.max_tokens,
             seed: plan.seed,
             response_format: self.schema.clone(),
-        }
+        })
     }
 }
 
@@ -237,9 +240,15 @@ mod tests {
 
     #[test]
     fn default_template_checks() {
-        check_template(DEFAULT_TEMPLATE).unwrap();
-        assert!(check_template("{{ nope }}").is_err());
-        assert!(check_template("{% for %}").is_err());
-        assert!(check_template("no source here").is_err());
+        let f = f();
+        check_template(DEFAULT_TEMPLATE, &f, 0).unwrap();
+        check_template(DEFAULT_TEMPLATE, &f, 3).unwrap();
+        assert!(check_template("{{ document }} {{ nope }}", &f, 1).is_err());
+        assert!(check_template("{% for %}", &f, 1).is_err());
+        // Mentioning the word is not using the variable.
+        assert!(check_template("Source document: none", &f, 1).is_err());
+        // Indexing an example that few_shot: 0 never provides fails at load, not at run.
+        assert!(check_template("{{ document }} {{ examples[0].question }}", &f, 0).is_err());
+        check_template("{{ document }} {{ examples[1].question }}", &f, 2).unwrap();
     }
 }

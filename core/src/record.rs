@@ -40,6 +40,8 @@ pub mod codes {
     pub const ENDPOINT_FAILED: &str = "endpoint_failed";
     /// The reply held no JSON object with the task fields after every retry.
     pub const UNPARSEABLE: &str = "unparseable";
+    /// The prompt template failed on this slot's data.
+    pub const PROMPT: &str = "prompt_error";
     /// Valid, but the job already had its target of records earlier in canonical order.
     pub const OVER_TARGET: &str = "over_target";
 }

@@ -145,10 +145,11 @@ pub struct ModelSpec {
     /// Retries after the first attempt (429, 5xx, timeouts, unparseable replies).
     #[serde(default = "defaults::max_retries")]
     pub max_retries: u32,
-    /// First backoff delay; doubles each retry, with jitter.
+    /// Backoff before the first retry: a random delay up to this, the bound doubling each
+    /// retry (full jitter).
     #[serde(default = "defaults::backoff_base_ms")]
     pub backoff_base_ms: u64,
-    /// Cap on one backoff delay.
+    /// Cap on the backoff bound (a server's `Retry-After` may ask for longer, up to 60 s).
     #[serde(default = "defaults::backoff_max_ms")]
     pub backoff_max_ms: u64,
     /// GGUF file for `backend: local`, relative to the job file; default: the cached SmolLM2.
@@ -488,6 +489,9 @@ impl Job {
             spec.model.endpoints = overrides.endpoints.clone();
         }
         let m = &spec.model;
+        if m.backoff_max_ms < m.backoff_base_ms {
+            return Err(bad("model.backoff_max_ms", format!("expected at least backoff_base_ms ({}), found {}", m.backoff_base_ms, m.backoff_max_ms)));
+        }
         if m.backend == Backend::Openai && m.endpoints.is_empty() {
             return Err(bad("model.endpoints", "backend openai needs at least one endpoint URL".into()));
         }
@@ -540,8 +544,8 @@ impl Job {
         for (i, s) in spec.sources.iter().enumerate() {
             let field = format!("sources[{i}].path");
             let path = base.join(&s.path);
-            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-            if !matches!(ext, "md" | "txt" | "markdown") {
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+            if !matches!(ext.as_str(), "md" | "txt" | "markdown") {
                 return Err(bad(&field, format!("expected a .md or .txt document, found {:?}", s.path)));
             }
             let text = read_text(job_file, &field, &path)?;
@@ -603,7 +607,7 @@ impl Job {
             Some(t) => {
                 let path = base.join(t);
                 let text = read_text(job_file, "task.template", &path)?;
-                crate::prompt::check_template(&text).map_err(|e| Error::bad_input(&path, "task.template", e))?;
+                crate::prompt::check_template(&text, &spec.task.fields, spec.task.few_shot).map_err(|e| Error::bad_input(&path, "task.template", e))?;
                 Some(text)
             }
             None => None,
@@ -618,6 +622,8 @@ impl Job {
             spec.model.gguf = Some(path.to_string_lossy().into_owned());
         }
 
+        // Written or defaulted, the same budget is the same job.
+        spec.max_slots = Some(max_slots);
         let fingerprint = fingerprint(&spec, &sources, &seed_text, template.as_deref());
         let id = format!("{}-{}", spec.name, &fingerprint[..12]);
         let output_dir = match (&overrides.output_dir, &spec.output.dir) {
@@ -645,10 +651,11 @@ pub fn parse_spec(job_file: &Path, text: &str) -> Result<JobSpec> {
     let de = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        let loc = inner.location().map(|l| format!(" (line {}, column {})", l.line(), l.column())).unwrap_or_default();
         let field = if path == "." || path.is_empty() { "(document)".to_string() } else { path };
-        Error::bad_input(job_file, field, format!("{inner}{loc}"))
+        // serde_yaml's message may start with the path again; say it once.
+        let msg = e.into_inner().to_string();
+        let msg = msg.strip_prefix(&format!("{field}: ")).map(str::to_string).unwrap_or(msg);
+        Error::bad_input(job_file, field, msg)
     })
 }
 
@@ -663,7 +670,8 @@ fn fingerprint(spec: &JobSpec, sources: &[Source], seed_text: &str, template: Op
     s.model.backoff_base_ms = 0;
     s.model.backoff_max_ms = 0;
     s.model.api_key_env = None;
-    s.model.gguf = None;
+    // The model file decides the data, wherever it lives.
+    s.model.gguf = s.model.gguf.as_deref().and_then(|g| Path::new(g).file_name()).map(|n| n.to_string_lossy().into_owned());
     s.output = OutputSpec::default();
     let mut h = Sha256::new();
     h.update(b"seedstream-job-v1\0");

@@ -30,8 +30,9 @@ use tracing::Instrument;
 pub enum Backend {
     /// OpenAI-compatible endpoints.
     Remote(Arc<EndpointPool>),
-    /// A GGUF model in process; one generation at a time (it uses every core).
-    Local(Arc<Mutex<seedstream_local::LocalModel>>),
+    /// A GGUF model in process; one generation at a time (it uses every core). The
+    /// string names the model file, so answers of another file are never reused.
+    Local(Arc<Mutex<seedstream_local::LocalModel>>, String),
 }
 
 impl Backend {
@@ -39,14 +40,15 @@ impl Backend {
     pub fn local(gguf: &PathBuf) -> Result<Self> {
         let m = seedstream_local::LocalModel::load(gguf)
             .map_err(|e| Error::Endpoint(format!("loading {}: {e}", gguf.display())))?;
-        Ok(Backend::Local(Arc::new(Mutex::new(m))))
+        let name = gguf.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Ok(Backend::Local(Arc::new(Mutex::new(m)), name))
     }
 
     /// Requests worth having in flight at once.
     pub fn capacity(&self) -> usize {
         match self {
             Backend::Remote(p) => p.capacity(),
-            Backend::Local(_) => 1,
+            Backend::Local(..) => 1,
         }
     }
 }
@@ -72,15 +74,27 @@ impl Generator {
     pub fn pool(&self) -> Option<&Arc<EndpointPool>> {
         match &self.backend {
             Backend::Remote(p) => Some(p),
-            Backend::Local(_) => None,
+            Backend::Local(..) => None,
         }
     }
 
     /// Produce the candidate for one slot (cache first, then the backend).
     pub async fn candidate(&self, round: &RoundPlan, key: SlotKey, cancel: &CancellationToken) -> Result<Candidate> {
         let plan = plan_slot(&self.job, round, key.shard, key.slot);
-        let req = self.prompts.request(&self.job, &plan);
-        let cache_key = req.cache_key();
+        let req = match self.prompts.request(&self.job, &plan) {
+            Ok(r) => r,
+            Err(detail) => {
+                let outcome = Err(Failure { code: codes::PROMPT.into(), detail, attempts: 0 });
+                return Ok(Candidate { job_id: self.job.id.clone(), key, prompt_sha256: String::new(), outcome, cached: false, latency_us: 0 });
+            }
+        };
+        let cache_key = match &self.backend {
+            Backend::Remote(_) => req.cache_key(),
+            Backend::Local(_, file) => {
+                use sha2::Digest;
+                sha2::Sha256::new().chain_update(req.cache_key()).chain_update(b"local\0").chain_update(file.as_bytes()).finalize().into()
+            }
+        };
         let prompt_sha256 = req.prompt_sha256();
         if let Some(bytes) = self.state.cache_get(&cache_key).await? {
             if let Ok(c) = serde_json::from_slice::<Completion>(&bytes) {
@@ -90,8 +104,13 @@ impl Generator {
         let started = Instant::now();
         let outcome = match &self.backend {
             Backend::Remote(pool) => pool.complete(&req, &self.job.spec.task.fields, cancel).await,
-            Backend::Local(model) => local_complete(model.clone(), req.clone(), self.job.spec.task.fields.clone()).await,
+            Backend::Local(model, _) => local_complete(model.clone(), req.clone(), self.job.spec.task.fields.clone()).await,
         };
+        if let Err(f) = &outcome {
+            if f.code == seedstream_core::client::MISCONFIGURED {
+                return Err(Error::Endpoint(format!("{} (check model.endpoints, model.name and the API key)", f.detail)));
+            }
+        }
         if cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }

@@ -32,7 +32,13 @@ pub struct BadRates {
 impl BadRates {
     /// The same rate for every kind.
     pub fn uniform(rate: f64) -> BadRates {
-        BadRates { off_topic: rate, copied: rate, near_duplicate: rate, invented_number: rate, pii: rate }
+        BadRates {
+            off_topic: rate,
+            copied: rate,
+            near_duplicate: rate,
+            invented_number: rate,
+            pii: rate,
+        }
     }
 
     fn in_order(&self) -> [(BadKind, f64); 5] {
@@ -63,8 +69,13 @@ pub enum BadKind {
 
 impl BadKind {
     /// Every kind, in the order [`injected_kind`] draws them.
-    pub const ALL: [BadKind; 5] =
-        [BadKind::OffTopic, BadKind::Copied, BadKind::NearDuplicate, BadKind::InventedNumber, BadKind::Pii];
+    pub const ALL: [BadKind; 5] = [
+        BadKind::OffTopic,
+        BadKind::Copied,
+        BadKind::NearDuplicate,
+        BadKind::InventedNumber,
+        BadKind::Pii,
+    ];
 
     /// `off_topic`, `copied`, `near_duplicate`, `invented_number` or `pii`.
     pub fn as_str(self) -> &'static str {
@@ -158,9 +169,16 @@ struct Qa {
 impl Qa {
     fn into_fields(self, fields: &[String]) -> Map<String, Value> {
         let default = ["question".to_string(), "answer".to_string()];
-        let fields = if fields.is_empty() { &default[..] } else { fields };
+        let fields = if fields.is_empty() {
+            &default[..]
+        } else {
+            fields
+        };
         let q = fields.iter().position(|f| f == "question").unwrap_or(0);
-        let a = fields.iter().position(|f| f == "answer").unwrap_or(fields.len() - 1);
+        let a = fields
+            .iter()
+            .position(|f| f == "answer")
+            .unwrap_or(fields.len() - 1);
         let mut out = Map::new();
         for (i, f) in fields.iter().enumerate() {
             let v = if i == a {
@@ -179,19 +197,22 @@ impl Qa {
 /// Function words: not used as question keywords, trimmed from window ends.
 const STOPWORDS: &[&str] = &[
     "a", "about", "after", "all", "also", "although", "an", "and", "any", "are", "as", "at", "be",
-    "because", "been", "before", "being", "between", "both", "but", "by", "can", "could", "did", "do",
-    "does", "during", "each", "either", "for", "from", "had", "has", "have", "he", "her", "his", "how",
-    "however", "if", "in", "into", "is", "it", "its", "many", "may", "might", "more", "most", "much",
-    "must", "no", "not", "now", "of", "on", "once", "one", "only", "or", "other", "our", "over", "same",
-    "she", "should", "since", "so", "some", "such", "than", "that", "the", "their", "them", "then",
-    "there", "these", "they", "this", "those", "through", "thus", "to", "too", "under", "until", "up",
-    "upon", "very", "was", "we", "were", "what", "when", "where", "whether", "which", "while", "who",
-    "whose", "why", "will", "with", "within", "without", "would", "yet", "you", "your",
+    "because", "been", "before", "being", "between", "both", "but", "by", "can", "could", "did",
+    "do", "does", "during", "each", "either", "for", "from", "had", "has", "have", "he", "her",
+    "his", "how", "however", "if", "in", "into", "is", "it", "its", "many", "may", "might", "more",
+    "most", "much", "must", "no", "not", "now", "of", "on", "once", "one", "only", "or", "other",
+    "our", "over", "same", "she", "should", "since", "so", "some", "such", "than", "that", "the",
+    "their", "them", "then", "there", "these", "they", "this", "those", "through", "thus", "to",
+    "too", "under", "until", "up", "upon", "very", "was", "we", "were", "what", "when", "where",
+    "whether", "which", "while", "who", "whose", "why", "will", "with", "within", "without",
+    "would", "yet", "you", "your",
 ];
 
 /// Words a window does not start with (they lean on what came before).
-const LEADING_CONNECTORS: &[&str] =
-    &["and", "or", "but", "which", "that", "while", "so", "because", "as", "whereas", "who", "whose", "where"];
+const LEADING_CONNECTORS: &[&str] = &[
+    "and", "or", "but", "which", "that", "while", "so", "because", "as", "whereas", "who", "whose",
+    "where",
+];
 
 fn is_stop(word: &str) -> bool {
     let w = word.to_lowercase();
@@ -257,12 +278,46 @@ const DOUBLE_TEMPLATES: &[&str] = &[
 ];
 
 const NEAR_DUPLICATE_WORDS: &[&str] = &[
-    "overall", "indeed", "notably", "clearly", "generally", "essentially", "broadly", "today",
-    "reportedly", "apparently", "evidently", "ultimately", "currently", "historically", "typically",
-    "usually", "largely", "mainly", "primarily", "certainly", "arguably", "basically", "naturally",
-    "obviously", "plainly", "simply", "surely", "truly", "admittedly", "accordingly", "consequently",
-    "hence", "therefore", "likewise", "similarly", "interestingly", "fundamentally", "chiefly",
-    "mostly", "really",
+    "overall",
+    "indeed",
+    "notably",
+    "clearly",
+    "generally",
+    "essentially",
+    "broadly",
+    "today",
+    "reportedly",
+    "apparently",
+    "evidently",
+    "ultimately",
+    "currently",
+    "historically",
+    "typically",
+    "usually",
+    "largely",
+    "mainly",
+    "primarily",
+    "certainly",
+    "arguably",
+    "basically",
+    "naturally",
+    "obviously",
+    "plainly",
+    "simply",
+    "surely",
+    "truly",
+    "admittedly",
+    "accordingly",
+    "consequently",
+    "hence",
+    "therefore",
+    "likewise",
+    "similarly",
+    "interestingly",
+    "fundamentally",
+    "chiefly",
+    "mostly",
+    "really",
 ];
 
 /// Unrelated subjects for off-topic samples: (questions, answers).
@@ -410,13 +465,18 @@ impl<'a> Doc<'a> {
             while toks.first().is_some_and(|t| is_markdown_marker(t)) {
                 toks.remove(0);
             }
-            let toks: Vec<&'a str> =
-                toks.into_iter().map(|t| t.trim_matches(|c| c == '*' || c == '_' || c == '`')).filter(|t| !t.is_empty()).collect();
+            let toks: Vec<&'a str> = toks
+                .into_iter()
+                .map(|t| t.trim_matches(|c| c == '*' || c == '_' || c == '`'))
+                .filter(|t| !t.is_empty())
+                .collect();
             let mut start = words.len();
             for (i, t) in toks.iter().enumerate() {
                 words.push(t);
                 let next_opens = toks.get(i + 1).is_none_or(|n| {
-                    n.chars().next().is_some_and(|c| c.is_uppercase() || c.is_ascii_digit() || "\"'“‘(".contains(c))
+                    n.chars().next().is_some_and(|c| {
+                        c.is_uppercase() || c.is_ascii_digit() || "\"'“‘(".contains(c)
+                    })
                 });
                 if ends_sentence(t) && next_opens {
                     sentences.push((start, words.len()));
@@ -430,12 +490,19 @@ impl<'a> Doc<'a> {
         let mut keys: Vec<String> = words.iter().filter_map(|w| key(w)).collect();
         keys.sort();
         keys.dedup();
-        Doc { words, sentences, numbers: numbers_in(chunk), keys }
+        Doc {
+            words,
+            sentences,
+            numbers: numbers_in(chunk),
+            keys,
+        }
     }
 
     /// Sentences long enough to quote from.
     fn usable(&self) -> Vec<usize> {
-        let long: Vec<usize> = (0..self.sentences.len()).filter(|&s| self.len(s) >= 5).collect();
+        let long: Vec<usize> = (0..self.sentences.len())
+            .filter(|&s| self.len(s) >= 5)
+            .collect();
         if long.is_empty() {
             (0..self.sentences.len()).collect()
         } else {
@@ -465,19 +532,32 @@ impl<'a> Doc<'a> {
                     || w.starts_with(|c: char| c.is_uppercase() || c.is_ascii_digit())
             })
             .collect();
-        let mut from = if starts.is_empty() { start } else { *rng.pick(&starts) };
+        let mut from = if starts.is_empty() {
+            start
+        } else {
+            *rng.pick(&starts)
+        };
         let mut to = (from + rng.range(lo, hi)).min(end);
-        if let Some(k) = (from + 4..to).rev().take(3).find(|&k| self.words[k - 1].ends_with([',', ';', ':'])) {
+        if let Some(k) = (from + 4..to)
+            .rev()
+            .take(3)
+            .find(|&k| self.words[k - 1].ends_with([',', ';', ':']))
+        {
             to = k;
         }
-        while to - from > 3 && LEADING_CONNECTORS.contains(&clean(self.words[from]).to_lowercase().as_str()) {
+        while to - from > 3
+            && LEADING_CONNECTORS.contains(&clean(self.words[from]).to_lowercase().as_str())
+        {
             from += 1;
         }
         while to - from > 3 && is_stop(&clean(self.words[to - 1])) {
             to -= 1;
         }
         Window {
-            words: self.words[from..to].iter().map(|w| (*w).to_string()).collect(),
+            words: self.words[from..to]
+                .iter()
+                .map(|w| (*w).to_string())
+                .collect(),
             sentence_start: from == start,
         }
     }
@@ -515,7 +595,10 @@ impl<'a> Doc<'a> {
         let pb = if !phrases_b.is_empty() {
             Some(rng.pick(&phrases_b).clone())
         } else {
-            let others: Vec<&String> = phrases_a.iter().filter(|p| Some(*p) != pa.as_ref()).collect();
+            let others: Vec<&String> = phrases_a
+                .iter()
+                .filter(|p| Some(*p) != pa.as_ref())
+                .collect();
             if others.is_empty() {
                 None
             } else {
@@ -524,9 +607,10 @@ impl<'a> Doc<'a> {
         };
         let topic = pa.clone().unwrap_or_else(|| first.text());
         let question = match (&pa, &pb) {
-            (Some(x), Some(y)) if x != y && rng.chance(0.6) => {
-                rng.pick(DOUBLE_TEMPLATES).replace("{a}", x).replace("{b}", y)
-            }
+            (Some(x), Some(y)) if x != y && rng.chance(0.6) => rng
+                .pick(DOUBLE_TEMPLATES)
+                .replace("{a}", x)
+                .replace("{b}", y),
             _ => rng.pick(SINGLE_TEMPLATES).replace("{a}", &topic),
         };
         let lead = *rng.pick(LEAD_INS);
@@ -534,11 +618,16 @@ impl<'a> Doc<'a> {
         answer.push_str(lead);
         answer.push_str(&first.text_after(!lead.is_empty()));
         if let Some(second) = second {
-            answer.push_str(*rng.pick(CONNECTIVES));
+            let connective = rng.pick::<&str>(CONNECTIVES);
+            answer.push_str(connective);
             answer.push_str(&second.text_after(true));
         }
         answer.push('.');
-        Qa { question, answer: capitalize(&answer), topic }
+        Qa {
+            question,
+            answer: capitalize(&answer),
+            topic,
+        }
     }
 
     fn off_topic(&self, rng: &mut Rng) -> Qa {
@@ -557,15 +646,27 @@ impl<'a> Doc<'a> {
             .min_by_key(|&t| overlap(t))
             .unwrap_or(start);
         let (qs, as_) = OFF_TOPICS[topic];
-        Qa { question: rng.pick(qs).to_string(), answer: rng.pick(as_).to_string(), topic: "general knowledge".into() }
+        Qa {
+            question: rng.pick(qs).to_string(),
+            answer: rng.pick(as_).to_string(),
+            topic: "general knowledge".into(),
+        }
     }
 
     fn copied(&self, rng: &mut Rng) -> Qa {
         let n = self.words.len();
         // Start at a sentence start that leaves at least COPIED_MIN_WORDS words.
-        let starts: Vec<usize> =
-            self.sentences.iter().map(|s| s.0).filter(|&s| n - s >= COPIED_MIN_WORDS).collect();
-        let from = if starts.is_empty() { 0 } else { *rng.pick(&starts) };
+        let starts: Vec<usize> = self
+            .sentences
+            .iter()
+            .map(|s| s.0)
+            .filter(|&s| n - s >= COPIED_MIN_WORDS)
+            .collect();
+        let from = if starts.is_empty() {
+            0
+        } else {
+            *rng.pick(&starts)
+        };
         let mut to = (from + COPIED_MIN_WORDS + rng.below(11)).min(n);
         // Finish the sentence when that is short.
         if let Some(&(_, end)) = self.sentences.iter().find(|s| s.0 < to && to < s.1) {
@@ -577,9 +678,17 @@ impl<'a> Doc<'a> {
         let answer = format!("{}.", text.trim_end_matches(|c: char| !c.is_alphanumeric()));
         let s = self.sentences.iter().position(|s| s.0 == from).unwrap_or(0);
         let w = self.window(s, 7, 15, rng);
-        let topic = w.phrases().first().cloned().unwrap_or_else(|| "this".into());
+        let topic = w
+            .phrases()
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "this".into());
         let question = rng.pick(SINGLE_TEMPLATES).replace("{a}", &topic);
-        Qa { question, answer: capitalize(&answer), topic }
+        Qa {
+            question,
+            answer: capitalize(&answer),
+            topic,
+        }
     }
 
     /// A phrase carrying a number that is not in the chunk.
@@ -596,7 +705,10 @@ impl<'a> Doc<'a> {
                 }
                 2 => {
                     let (k, r) = (rng.range(1, 9), rng.range(1, 999));
-                    (format!(", across some {k},{r:03} sites"), format!("{k}{r:03}"))
+                    (
+                        format!(", across some {k},{r:03} sites"),
+                        format!("{k}{r:03}"),
+                    )
                 }
                 _ => {
                     let (a, b) = (rng.range(2, 9), rng.range(1, 9));
@@ -632,11 +744,15 @@ impl Window {
 
     fn swap_clauses(&mut self) {
         let n = self.words.len();
-        let Some(p) = (3..n.saturating_sub(3)).find(|&i| self.words[i - 1].ends_with(',')) else { return };
+        let Some(p) = (3..n.saturating_sub(3)).find(|&i| self.words[i - 1].ends_with(',')) else {
+            return;
+        };
         let mut swapped: Vec<String> = self.words[p..].to_vec();
         // "A b, c d" becomes "c d, a b": the comma moves with the clause boundary.
         if let Some(last) = swapped.last_mut() {
-            let trimmed = last.trim_end_matches(|c: char| !c.is_alphanumeric() && c != '%').to_string();
+            let trimmed = last
+                .trim_end_matches(|c: char| !c.is_alphanumeric() && c != '%')
+                .to_string();
             *last = format!("{trimmed},");
         }
         let mut moved = self.words[..p].to_vec();
@@ -653,7 +769,11 @@ impl Window {
         let mut out = Vec::new();
         let mut run: Vec<String> = Vec::new();
         let flush = |run: &mut Vec<String>, out: &mut Vec<String>| {
-            if !run.is_empty() && run.iter().any(|w| w.chars().filter(|c| c.is_alphabetic()).count() >= 4) {
+            if !run.is_empty()
+                && run
+                    .iter()
+                    .any(|w| w.chars().filter(|c| c.is_alphabetic()).count() >= 4)
+            {
                 let take = run.len().min(3);
                 out.push(run[run.len() - take..].join(" "));
             }
@@ -665,7 +785,11 @@ impl Window {
                 flush(&mut run, &mut out);
                 continue;
             }
-            let c = if i == 0 && self.sentence_start && !is_acronym(&c) { c.to_lowercase() } else { c };
+            let c = if i == 0 && self.sentence_start && !is_acronym(&c) {
+                c.to_lowercase()
+            } else {
+                c
+            };
             run.push(c);
             if w.ends_with(|ch: char| ",;:.!?)".contains(ch)) {
                 flush(&mut run, &mut out);
@@ -685,7 +809,11 @@ impl Window {
         let cleaned: Vec<String> = self
             .words
             .iter()
-            .map(|w| w.chars().filter(|c| !"()[]{}\"“”".contains(*c)).collect::<String>())
+            .map(|w| {
+                w.chars()
+                    .filter(|c| !"()[]{}\"“”".contains(*c))
+                    .collect::<String>()
+            })
             .filter(|w| !w.is_empty())
             .collect();
         let mut text = cleaned.join(" ");
@@ -715,7 +843,10 @@ fn pick_phrase(phrases: &[String], rng: &mut Rng) -> Option<String> {
 }
 
 fn is_acronym(w: &str) -> bool {
-    w.chars().filter(|c| c.is_alphabetic()).all(char::is_uppercase) && w.chars().count() > 1
+    w.chars()
+        .filter(|c| c.is_alphabetic())
+        .all(char::is_uppercase)
+        && w.chars().count() > 1
 }
 
 /// A word without surrounding punctuation.
@@ -749,7 +880,20 @@ fn ends_sentence(t: &str) -> bool {
     let lower = core.to_lowercase();
     let abbreviation = matches!(
         lower.as_str(),
-        "e.g." | "i.e." | "mr." | "mrs." | "ms." | "dr." | "st." | "vs." | "no." | "fig." | "approx." | "inc." | "ltd." | "u.s."
+        "e.g."
+            | "i.e."
+            | "mr."
+            | "mrs."
+            | "ms."
+            | "dr."
+            | "st."
+            | "vs."
+            | "no."
+            | "fig."
+            | "approx."
+            | "inc."
+            | "ltd."
+            | "u.s."
     );
     let initial = core.len() == 2 && core.chars().next().is_some_and(char::is_uppercase);
     !abbreviation && !initial
@@ -798,18 +942,36 @@ fn numbers_in(text: &str) -> Vec<String> {
         let int = int.trim_start_matches('0');
         let int = if int.is_empty() { "0" } else { int };
         let frac = frac.trim_end_matches('0');
-        out.push(if frac.is_empty() { int.to_string() } else { format!("{int}.{frac}") });
+        out.push(if frac.is_empty() {
+            int.to_string()
+        } else {
+            format!("{int}.{frac}")
+        });
     }
     out
 }
 
-const FIRST_NAMES: &[&str] = &["jane", "omar", "li", "maria", "tom", "aisha", "pedro", "nina", "ken", "sara"];
-const LAST_NAMES: &[&str] = &["doe", "haddad", "wei", "rossi", "baker", "khan", "silva", "berg", "ito", "novak"];
-const DOMAINS: &[&str] = &["example.com", "example.org", "mail.example.net", "corp.example.com"];
+const FIRST_NAMES: &[&str] = &[
+    "jane", "omar", "li", "maria", "tom", "aisha", "pedro", "nina", "ken", "sara",
+];
+const LAST_NAMES: &[&str] = &[
+    "doe", "haddad", "wei", "rossi", "baker", "khan", "silva", "berg", "ito", "novak",
+];
+const DOMAINS: &[&str] = &[
+    "example.com",
+    "example.org",
+    "mail.example.net",
+    "corp.example.com",
+];
 
 /// A sentence with a (fictional) email address and phone number.
 fn pii_sentence(rng: &mut Rng) -> String {
-    let email = format!("{}.{}@{}", rng.pick(FIRST_NAMES), rng.pick(LAST_NAMES), rng.pick(DOMAINS));
+    let email = format!(
+        "{}.{}@{}",
+        rng.pick(FIRST_NAMES),
+        rng.pick(LAST_NAMES),
+        rng.pick(DOMAINS)
+    );
     let d = rng.range(0, 99);
     let phone = match rng.below(4) {
         0 => format!("+1 415-555-01{d:02}"),
@@ -828,7 +990,8 @@ fn pii_sentence(rng: &mut Rng) -> String {
 mod tests {
     use super::*;
 
-    const CHUNK: &str = "The Aral Sea was once the fourth-largest lake in the world, covering about \
+    const CHUNK: &str =
+        "The Aral Sea was once the fourth-largest lake in the world, covering about \
 68,000 square kilometres. Beginning in the 1960s, Soviet irrigation projects diverted the Amu \
 Darya and Syr Darya rivers to grow cotton in the surrounding desert. By 2007 the sea had shrunk \
 to 10% of its original size and split into several smaller lakes. The fishing industry collapsed, \
@@ -845,7 +1008,10 @@ rising by 12 metres and fish stocks returning.";
     }
 
     fn words(s: &str) -> Vec<String> {
-        s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+        s.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
     }
 
     /// Longest run of `a`'s words found consecutively in `b`.
@@ -854,7 +1020,11 @@ rising by 12 metres and fish stocks returning.";
         let mut best = 0;
         for i in 0..a.len() {
             for j in 0..b.len() {
-                let k = a[i..].iter().zip(&b[j..]).take_while(|(x, y)| x == y).count();
+                let k = a[i..]
+                    .iter()
+                    .zip(&b[j..])
+                    .take_while(|(x, y)| x == y)
+                    .count();
                 best = best.max(k);
             }
         }
@@ -865,27 +1035,44 @@ rising by 12 metres and fish stocks returning.";
     fn sample_is_deterministic_and_varies_with_seed() {
         let r = BadRates::uniform(0.1);
         for seed in 0..50 {
-            assert_eq!(sample(CHUNK, &qa_fields(), seed, &r), sample(CHUNK, &qa_fields(), seed, &r));
+            assert_eq!(
+                sample(CHUNK, &qa_fields(), seed, &r),
+                sample(CHUNK, &qa_fields(), seed, &r)
+            );
         }
-        let distinct: std::collections::BTreeSet<String> =
-            (0..50).map(|s| answer(&sample(CHUNK, &qa_fields(), s, &BadRates::default())).to_string()).collect();
-        assert!(distinct.len() >= 45, "only {} distinct answers of 50", distinct.len());
+        let distinct: std::collections::BTreeSet<String> = (0..50)
+            .map(|s| answer(&sample(CHUNK, &qa_fields(), s, &BadRates::default())).to_string())
+            .collect();
+        assert!(
+            distinct.len() >= 45,
+            "only {} distinct answers of 50",
+            distinct.len()
+        );
     }
 
     #[test]
     fn good_samples_are_grounded_and_not_copied() {
         let chunk_numbers = numbers_in(CHUNK);
         let chunk_words: std::collections::BTreeSet<String> = words(CHUNK).into_iter().collect();
-        let allowed: std::collections::BTreeSet<String> =
-            LEAD_INS.iter().chain(CONNECTIVES).flat_map(|s| words(s)).collect();
+        let allowed: std::collections::BTreeSet<String> = LEAD_INS
+            .iter()
+            .chain(CONNECTIVES)
+            .flat_map(|s| words(s))
+            .collect();
         for seed in 0..300 {
             let m = sample(CHUNK, &qa_fields(), seed, &BadRates::default());
             let a = answer(&m);
             for n in numbers_in(a) {
-                assert!(chunk_numbers.contains(&n), "seed {seed}: {n} not in chunk: {a}");
+                assert!(
+                    chunk_numbers.contains(&n),
+                    "seed {seed}: {n} not in chunk: {a}"
+                );
             }
             for w in words(a) {
-                assert!(chunk_words.contains(&w) || allowed.contains(&w), "seed {seed}: {w:?} in {a}");
+                assert!(
+                    chunk_words.contains(&w) || allowed.contains(&w),
+                    "seed {seed}: {w:?} in {a}"
+                );
             }
             assert!(longest_run(a, CHUNK) <= 18, "seed {seed}: {a}");
             let q = m["question"].as_str().unwrap();
@@ -895,7 +1082,13 @@ rising by 12 metres and fish stocks returning.";
 
     #[test]
     fn injected_kind_rates_are_right() {
-        let rates = BadRates { off_topic: 0.05, copied: 0.1, near_duplicate: 0.15, invented_number: 0.2, pii: 0.0 };
+        let rates = BadRates {
+            off_topic: 0.05,
+            copied: 0.1,
+            near_duplicate: 0.15,
+            invented_number: 0.2,
+            pii: 0.0,
+        };
         let mut counts = std::collections::BTreeMap::new();
         for seed in 0..10_000u64 {
             *counts.entry(injected_kind(seed, &rates)).or_insert(0usize) += 1;
@@ -903,7 +1096,10 @@ rising by 12 metres and fish stocks returning.";
         let near = |k: Option<BadKind>, expected: f64| {
             let n = counts.get(&k).copied().unwrap_or(0) as f64;
             let sd = (10_000.0 * expected * (1.0 - expected)).sqrt();
-            assert!((n - 10_000.0 * expected).abs() < 4.0 * sd + 1.0, "{k:?}: {n} vs {expected}");
+            assert!(
+                (n - 10_000.0 * expected).abs() < 4.0 * sd + 1.0,
+                "{k:?}: {n} vs {expected}"
+            );
         };
         near(Some(BadKind::OffTopic), 0.05);
         near(Some(BadKind::Copied), 0.1);
@@ -912,7 +1108,16 @@ rising by 12 metres and fish stocks returning.";
         near(Some(BadKind::Pii), 0.0);
         near(None, 0.5);
         assert_eq!(injected_kind(7, &BadRates::default()), None);
-        assert_eq!(injected_kind(7, &BadRates { pii: 1.0, ..BadRates::default() }), Some(BadKind::Pii));
+        assert_eq!(
+            injected_kind(
+                7,
+                &BadRates {
+                    pii: 1.0,
+                    ..BadRates::default()
+                }
+            ),
+            Some(BadKind::Pii)
+        );
     }
 
     fn with_kind(kind: BadKind) -> impl Iterator<Item = u64> {
@@ -930,37 +1135,56 @@ rising by 12 metres and fish stocks returning.";
         for seed in with_kind(BadKind::InventedNumber).take(20) {
             let a = answer(&sample(CHUNK, &qa_fields(), seed, &r)).to_string();
             let chunk_numbers = numbers_in(CHUNK);
-            assert!(numbers_in(&a).iter().any(|n| !chunk_numbers.contains(n)), "{a}");
+            assert!(
+                numbers_in(&a).iter().any(|n| !chunk_numbers.contains(n)),
+                "{a}"
+            );
         }
         for seed in with_kind(BadKind::Pii).take(20) {
             let a = answer(&sample(CHUNK, &qa_fields(), seed, &r)).to_string();
-            assert!(a.contains('@') && a.contains("555") || a.contains("7946"), "{a}");
+            assert!(
+                a.contains('@') && a.contains("555") || a.contains("7946"),
+                "{a}"
+            );
         }
         for seed in with_kind(BadKind::OffTopic).take(20) {
             let m = sample(CHUNK, &qa_fields(), seed, &r);
             let doc = Doc::parse(CHUNK);
             for text in [m["question"].as_str().unwrap(), answer(&m)] {
-                let shared: Vec<String> =
-                    text.split_whitespace().filter_map(key).filter(|k| doc.keys.binary_search(k).is_ok()).collect();
+                let shared: Vec<String> = text
+                    .split_whitespace()
+                    .filter_map(key)
+                    .filter(|k| doc.keys.binary_search(k).is_ok())
+                    .collect();
                 assert!(shared.is_empty(), "{text}: {shared:?}");
             }
         }
         // Every near-duplicate of a chunk is its anchor plus one word.
-        let near: Vec<Map<String, Value>> =
-            with_kind(BadKind::NearDuplicate).take(20).map(|s| sample(CHUNK, &qa_fields(), s, &r)).collect();
+        let near: Vec<Map<String, Value>> = with_kind(BadKind::NearDuplicate)
+            .take(20)
+            .map(|s| sample(CHUNK, &qa_fields(), s, &r))
+            .collect();
         let q0 = near[0]["question"].clone();
         assert!(near.iter().all(|m| m["question"] == q0));
-        let stems: std::collections::BTreeSet<String> =
-            near.iter().map(|m| answer(m).rsplit_once(", ").unwrap().0.to_string()).collect();
+        let stems: std::collections::BTreeSet<String> = near
+            .iter()
+            .map(|m| answer(m).rsplit_once(", ").unwrap().0.to_string())
+            .collect();
         assert_eq!(stems.len(), 1, "{stems:?}");
         let distinct: std::collections::BTreeSet<&str> = near.iter().map(answer).collect();
-        assert!(distinct.len() >= 10, "near-duplicates should rarely be exact copies");
+        assert!(
+            distinct.len() >= 10,
+            "near-duplicates should rarely be exact copies"
+        );
     }
 
     #[test]
     fn short_chunks_fall_back_from_copied() {
         let short = "Tides rise twice a day. The moon pulls the oceans.";
-        let r = BadRates { copied: 1.0, ..BadRates::default() };
+        let r = BadRates {
+            copied: 1.0,
+            ..BadRates::default()
+        };
         assert_eq!(injected_kind(3, &r), Some(BadKind::Copied));
         assert_eq!(effective_kind(short, 3, &r), None);
         assert_eq!(effective_kind(CHUNK, 3, &r), Some(BadKind::Copied));
@@ -972,7 +1196,10 @@ rising by 12 metres and fish stocks returning.";
     fn fields_are_mapped() {
         let f: Vec<String> = vec!["instruction".into(), "topic".into(), "response".into()];
         let m = sample(CHUNK, &f, 5, &BadRates::default());
-        assert_eq!(m.keys().cloned().collect::<std::collections::BTreeSet<_>>(), f.iter().cloned().collect());
+        assert_eq!(
+            m.keys().cloned().collect::<std::collections::BTreeSet<_>>(),
+            f.iter().cloned().collect()
+        );
         assert!(m["instruction"].as_str().unwrap().ends_with('?'));
         let m = sample(CHUNK, &[], 5, &BadRates::default());
         assert!(m.contains_key("question") && m.contains_key("answer"));
@@ -983,11 +1210,23 @@ rising by 12 metres and fish stocks returning.";
     #[test]
     fn markdown_and_sentences_are_parsed() {
         let d = Doc::parse("# Title here\n\n- First item is long enough. Second one, e.g. this, too!\n1. Numbered line");
-        let sents: Vec<String> = d.sentences.iter().map(|&(a, b)| d.words[a..b].join(" ")).collect();
+        let sents: Vec<String> = d
+            .sentences
+            .iter()
+            .map(|&(a, b)| d.words[a..b].join(" "))
+            .collect();
         assert_eq!(
             sents,
-            vec!["Title here", "First item is long enough.", "Second one, e.g. this, too!", "Numbered line"]
+            vec![
+                "Title here",
+                "First item is long enough.",
+                "Second one, e.g. this, too!",
+                "Numbered line"
+            ]
         );
-        assert_eq!(numbers_in("1,234.50 and 007 and 3.0% in 2019."), vec!["1234.5", "7", "3", "2019"]);
+        assert_eq!(
+            numbers_in("1,234.50 and 007 and 3.0% in 2019."),
+            vec!["1234.5", "7", "3", "2019"]
+        );
     }
 }

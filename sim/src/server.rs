@@ -129,7 +129,9 @@ impl SimArgs {
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("expected a rate in [0, 1], found {s:?}"))?;
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("expected a rate in [0, 1], found {s:?}"))?;
     if (0.0..=1.0).contains(&v) {
         Ok(v)
     } else {
@@ -145,7 +147,10 @@ pub async fn run(args: SimArgs, shutdown: CancellationToken) -> std::io::Result<
     let addr = listener.local_addr()?;
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "seedstream sim (SIMULATED endpoint) listening on http://{addr}")?;
+        writeln!(
+            out,
+            "seedstream sim (SIMULATED endpoint) listening on http://{addr}"
+        )?;
         out.flush()?;
     }
     tracing::info!(%addr, "seedstream simulator listening (SIMULATED endpoint, not a real model)");
@@ -154,9 +159,15 @@ pub async fn run(args: SimArgs, shutdown: CancellationToken) -> std::io::Result<
 
 /// Serve the simulated endpoint on `listener` until `shutdown` is cancelled; requests
 /// still waiting (queued, in latency, or hanging) are then answered `503` at once.
-pub async fn serve(args: SimArgs, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    args: SimArgs,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let sim = Arc::new(Sim::new(args, shutdown.clone()));
-    axum::serve(listener, router(sim)).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    axum::serve(listener, router(sim))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
 }
 
 fn router(sim: Arc<Sim>) -> Router {
@@ -167,10 +178,13 @@ fn router(sim: Arc<Sim>) -> Router {
         .route("/stats/reset", post(reset))
         .fallback(not_found)
         .with_state(sim)
-        .layer(axum::middleware::map_response(|mut res: Response| async move {
-            res.headers_mut().insert(header::SERVER, HeaderValue::from_static(SERVER_HEADER));
-            res
-        }))
+        .layer(axum::middleware::map_response(
+            |mut res: Response| async move {
+                res.headers_mut()
+                    .insert(header::SERVER, HeaderValue::from_static(SERVER_HEADER));
+                res
+            },
+        ))
 }
 
 /// Counters behind `GET /stats`.
@@ -233,7 +247,9 @@ const PROSE_SALT: u64 = 0x7072_6f73_0000_0005;
 
 impl Sim {
     fn new(args: SimArgs, shutdown: CancellationToken) -> Sim {
-        let slots = Arc::new(Semaphore::new(args.max_concurrency.clamp(1, Semaphore::MAX_PERMITS)));
+        let slots = Arc::new(Semaphore::new(
+            args.max_concurrency.clamp(1, Semaphore::MAX_PERMITS),
+        ));
         Sim {
             rates: args.bad_rates(),
             args,
@@ -245,12 +261,17 @@ impl Sim {
     }
 
     fn stats(&self) -> MutexGuard<'_, Stats> {
-        self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// How many times this body was seen before (0 the first time).
     fn occurrence(&self, key: u64) -> u64 {
-        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let n = seen.entry(key).or_insert(0);
         *n += 1;
         *n - 1
@@ -282,7 +303,10 @@ impl Sim {
         let permit = permit?;
         s.in_flight += 1;
         s.max_in_flight = s.max_in_flight.max(s.in_flight);
-        Some(Slot { sim: self, _permit: permit })
+        Some(Slot {
+            sim: self,
+            _permit: permit,
+        })
     }
 
     /// Sleep `ms`; false when interrupted by shutdown.
@@ -298,17 +322,26 @@ impl Sim {
 
     /// A JSON reply, counted by status.
     fn reply(&self, status: StatusCode, body: String, retry_after: Option<u64>) -> Response {
-        *self.stats().by_status.entry(status.as_u16().to_string()).or_insert(0) += 1;
+        *self
+            .stats()
+            .by_status
+            .entry(status.as_u16().to_string())
+            .or_insert(0) += 1;
         let mut res = (status, body).into_response();
-        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         if let Some(s) = retry_after {
-            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         res
     }
 
     fn error(&self, status: StatusCode, kind: &str, message: &str) -> Response {
-        let body = json!({ "error": { "message": message, "type": kind, "code": status.as_u16() } });
+        let body =
+            json!({ "error": { "message": message, "type": kind, "code": status.as_u16() } });
         self.reply(status, body.to_string(), None)
     }
 
@@ -331,9 +364,11 @@ struct ChatRequest {
 fn message_text(m: &Value) -> String {
     match m.get("content") {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => {
-            parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n")
-        }
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
         _ => String::new(),
     }
 }
@@ -363,7 +398,10 @@ fn parse_request(req: &Value) -> Result<ChatRequest, String> {
         fields,
         seed,
         model: req.get("model").and_then(Value::as_str).map(str::to_string),
-        prompt_words: messages.iter().map(|m| message_text(m).split_whitespace().count()).sum(),
+        prompt_words: messages
+            .iter()
+            .map(|m| message_text(m).split_whitespace().count())
+            .sum(),
     })
 }
 
@@ -390,16 +428,29 @@ fn document_block(text: &str) -> Option<&str> {
 /// Task fields from `response_format.json_schema.schema`: `required` in order, else the
 /// `properties` keys.
 fn schema_fields(req: &Value) -> Option<Vec<String>> {
-    let schema = req.get("response_format")?.get("json_schema")?.get("schema")?;
+    let schema = req
+        .get("response_format")?
+        .get("json_schema")?
+        .get("schema")?;
     let required: Vec<String> = schema
         .get("required")
         .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|r| {
+            r.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     if !required.is_empty() {
         return Some(required);
     }
-    let props: Vec<String> = schema.get("properties")?.as_object()?.keys().cloned().collect();
+    let props: Vec<String> = schema
+        .get("properties")?
+        .as_object()?
+        .keys()
+        .cloned()
+        .collect();
     (!props.is_empty()).then_some(props)
 }
 
@@ -415,10 +466,14 @@ fn tokens(words: usize) -> u64 {
 /// Wrap a JSON object in a sentence or a code fence, as chatty models do.
 fn prose(json: &str, rng: &mut Rng) -> String {
     match rng.below(4) {
-        0 => format!("Here is the record you asked for:\n\n{json}\n\nLet me know if you need another one."),
+        0 => format!(
+            "Here is the record you asked for:\n\n{json}\n\nLet me know if you need another one."
+        ),
         1 => format!("Sure! {json}"),
         2 => format!("```json\n{json}\n```"),
-        _ => format!("Based on the document, I wrote this example: {json} It stays close to the source."),
+        _ => format!(
+            "Based on the document, I wrote this example: {json} It stays close to the source."
+        ),
     }
 }
 
@@ -426,9 +481,19 @@ async fn chat(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     sim.stats().requests_total += 1;
     let req: Value = match serde_json::from_slice(&body) {
         Ok(v @ Value::Object(_)) => v,
-        Ok(_) => return sim.error(StatusCode::BAD_REQUEST, "invalid_request_error", "body: expected a JSON object"),
+        Ok(_) => {
+            return sim.error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "body: expected a JSON object",
+            )
+        }
         Err(e) => {
-            return sim.error(StatusCode::BAD_REQUEST, "invalid_request_error", &format!("body: invalid JSON: {e}"))
+            return sim.error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                &format!("body: invalid JSON: {e}"),
+            )
         }
     };
     let parsed = match parse_request(&req) {
@@ -439,17 +504,29 @@ async fn chat(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     let n = sim.occurrence(key);
     let mut draws = Rng::new(key ^ mix64(n.wrapping_add(1)));
     let fault = sim.fault(&mut draws);
-    let jitter = if sim.args.jitter_ms > 0 { draws.below(sim.args.jitter_ms as usize + 1) as u64 } else { 0 };
+    let jitter = if sim.args.jitter_ms > 0 {
+        draws.below(sim.args.jitter_ms as usize + 1) as u64
+    } else {
+        0
+    };
     match fault {
         Some(f @ Fault::RateLimited) => {
             sim.count_fault(f);
             let body = json!({ "error": { "message": "rate limited (simulated fault)", "type": "rate_limit_error", "code": 429 } });
-            return sim.reply(StatusCode::TOO_MANY_REQUESTS, body.to_string(), Some(draws.below(2) as u64));
+            return sim.reply(
+                StatusCode::TOO_MANY_REQUESTS,
+                body.to_string(),
+                Some(draws.below(2) as u64),
+            );
         }
         Some(f @ Fault::Timeout) => {
             sim.count_fault(f);
             if !sim.sleep(sim.args.hang_ms).await {
-                return sim.error(StatusCode::SERVICE_UNAVAILABLE, "server_error", "simulator shutting down");
+                return sim.error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    "simulator shutting down",
+                );
             }
             return sim.error(
                 StatusCode::GATEWAY_TIMEOUT,
@@ -460,19 +537,35 @@ async fn chat(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
         _ => {}
     }
     let Some(_slot) = sim.admit().await else {
-        return sim.error(StatusCode::SERVICE_UNAVAILABLE, "server_error", "simulator shutting down");
+        return sim.error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            "simulator shutting down",
+        );
     };
     if !sim.sleep(sim.args.latency_ms + jitter).await {
-        return sim.error(StatusCode::SERVICE_UNAVAILABLE, "server_error", "simulator shutting down");
+        return sim.error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            "simulator shutting down",
+        );
     }
     if let Some(f @ Fault::ServerError) = fault {
         sim.count_fault(f);
-        return sim.error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error (simulated fault)");
+        return sim.error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "internal error (simulated fault)",
+        );
     }
     let record = sample(&parsed.chunk, &parsed.fields, parsed.seed, &sim.rates);
     let object = serde_json::to_string(&record).expect("a map of strings serialises");
     let mut prose_rng = Rng::new(fnv1a(parsed.chunk.as_bytes()) ^ mix64(parsed.seed ^ PROSE_SALT));
-    let content = if prose_rng.chance(sim.args.prose_rate) { prose(&object, &mut prose_rng) } else { object };
+    let content = if prose_rng.chance(sim.args.prose_rate) {
+        prose(&object, &mut prose_rng)
+    } else {
+        object
+    };
     let malformed = fault == Some(Fault::Malformed);
     let truncate = malformed && draws.chance(0.5);
     let content = if malformed && !truncate {
@@ -503,7 +596,11 @@ async fn chat(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     .to_string();
     if malformed {
         sim.count_fault(Fault::Malformed);
-        let body = if truncate { reply[..reply.len() / 2].to_string() } else { reply };
+        let body = if truncate {
+            reply[..reply.len() / 2].to_string()
+        } else {
+            reply
+        };
         return sim.reply(StatusCode::OK, body, None);
     }
     {
@@ -521,7 +618,8 @@ async fn models(State(sim): State<Arc<Sim>>) -> Response {
         "object": "list",
         "data": [{ "id": sim.args.model, "object": "model", "created": 0, "owned_by": MODEL_OWNER }],
     });
-    sim.reply(StatusCode::OK, body.to_string(), None)
+    // Not counted in /stats, which is about chat completions.
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 async fn stats(State(sim): State<Arc<Sim>>) -> Response {
@@ -540,7 +638,10 @@ async fn stats(State(sim): State<Arc<Sim>>) -> Response {
         })
     };
     let mut res = (StatusCode::OK, body.to_string()).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     res
 }
 
@@ -550,10 +651,23 @@ async fn reset(State(sim): State<Arc<Sim>>) -> Response {
     {
         let mut s = sim.stats();
         let (in_flight, queued) = (s.in_flight, s.queued);
-        *s = Stats { in_flight, max_in_flight: in_flight, queued, ..Stats::default() };
+        *s = Stats {
+            in_flight,
+            max_in_flight: in_flight,
+            queued,
+            ..Stats::default()
+        };
     }
-    sim.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"reset":true}"#).into_response()
+    sim.seen
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clear();
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"reset":true}"#,
+    )
+        .into_response()
 }
 
 async fn not_found(method: Method, uri: Uri) -> Response {
@@ -562,7 +676,12 @@ async fn not_found(method: Method, uri: Uri) -> Response {
         "type": "invalid_request_error",
         "code": 404,
     }});
-    (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -579,7 +698,16 @@ mod tests {
     fn clap_defaults_match_default() {
         use clap::Parser;
         assert_eq!(Cli::parse_from(["sim"]).args, SimArgs::default());
-        let a = Cli::parse_from(["sim", "--fault-429", "0.2", "--bad-pii", "1", "--max-concurrency", "4"]).args;
+        let a = Cli::parse_from([
+            "sim",
+            "--fault-429",
+            "0.2",
+            "--bad-pii",
+            "1",
+            "--max-concurrency",
+            "4",
+        ])
+        .args;
         assert_eq!((a.fault_429, a.bad_pii, a.max_concurrency), (0.2, 1.0, 4));
         assert!(Cli::try_parse_from(["sim", "--fault-500", "1.5"]).is_err());
     }
@@ -614,10 +742,15 @@ mod tests {
         assert_eq!(p.fields, vec!["question", "answer"]);
         assert_eq!(p.seed, 42);
         assert_eq!(p.model.as_deref(), Some("m"));
-        let p = parse_request(&json!({"messages": [{"role": "user", "content": " whole message "}]})).unwrap();
+        let p =
+            parse_request(&json!({"messages": [{"role": "user", "content": " whole message "}]}))
+                .unwrap();
         assert_eq!((p.chunk.as_str(), p.seed), ("whole message", 0));
         assert_eq!(p.fields, vec!["question", "answer"]);
         assert!(parse_request(&json!({"messages": [{"role": "system", "content": "x"}]})).is_err());
-        assert!(parse_request(&json!({"messages": [{"role": "user", "content": "x"}], "seed": "x"})).is_err());
+        assert!(parse_request(
+            &json!({"messages": [{"role": "user", "content": "x"}], "seed": "x"})
+        )
+        .is_err());
     }
 }

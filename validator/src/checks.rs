@@ -40,7 +40,9 @@ impl Record<'_> {
     /// reported once, as PII, not again as unsupported words or invented numbers.
     pub(crate) fn clean_tokens(&self, f: usize) -> impl Iterator<Item = &Token> {
         let pii = &self.pii[f];
-        self.tokens[f].iter().filter(move |t| pii.iter().all(|m| t.end <= m.start || t.start >= m.end))
+        self.tokens[f]
+            .iter()
+            .filter(move |t| pii.iter().all(|m| t.end <= m.start || t.start >= m.end))
     }
 
     /// (supported, total) content words of field `f` found in the chunk.
@@ -84,18 +86,31 @@ impl Check for Format {
                 Some(Value::String(s)) => {
                     let n = s.trim().chars().count();
                     if n < self.min_chars {
-                        problems.push(format!("{name}: {n} chars, expected at least {}", self.min_chars));
+                        problems.push(format!(
+                            "{name}: {n} chars, expected at least {}",
+                            self.min_chars
+                        ));
                     } else if n > self.max_chars {
-                        problems.push(format!("{name}: {n} chars, expected at most {}", self.max_chars));
+                        problems.push(format!(
+                            "{name}: {n} chars, expected at most {}",
+                            self.max_chars
+                        ));
                     }
                 }
-                Some(other) => problems.push(format!("{name}: expected a string, found {}", json_kind(other))),
+                Some(other) => problems.push(format!(
+                    "{name}: expected a string, found {}",
+                    json_kind(other)
+                )),
             }
         }
         let total = rec.names.len().max(1);
-        out.scores.insert(self.name().into(), (total - problems.len().min(total)) as f64 / total as f64);
+        out.scores.insert(
+            self.name().into(),
+            (total - problems.len().min(total)) as f64 / total as f64,
+        );
         if !problems.is_empty() {
-            out.reasons.push(Reason::new(codes::FORMAT, problems.join("; ")));
+            out.reasons
+                .push(Reason::new(codes::FORMAT, problems.join("; ")));
         }
     }
 }
@@ -130,11 +145,18 @@ impl Check for Faithfulness {
         };
         let (hit, total) = rec.support(a);
         // An answer without content words ("Yes.") claims nothing the source could contradict.
-        let score = if total == 0 { 1.0 } else { hit as f64 / total as f64 };
+        let score = if total == 0 {
+            1.0
+        } else {
+            hit as f64 / total as f64
+        };
         out.scores.insert(self.name().into(), score);
         if score < self.min_score {
             let mut missing: Vec<String> = Vec::new();
-            for t in rec.clean_tokens(a).filter(|t| t.content && !rec.chunk.has_stem(t.stem)) {
+            for t in rec
+                .clean_tokens(a)
+                .filter(|t| t.content && !rec.chunk.has_stem(t.stem))
+            {
                 let w = text[t.start..t.end].to_lowercase();
                 if !missing.contains(&w) {
                     missing.push(w);
@@ -165,7 +187,10 @@ impl Check for Faithfulness {
             if !invented.is_empty() {
                 out.reasons.push(Reason::new(
                     codes::INVENTED_NUMBER,
-                    format!("numbers in the answer that do not occur in the source: {}", invented.join(", ")),
+                    format!(
+                        "numbers in the answer that do not occur in the source: {}",
+                        invented.join(", ")
+                    ),
                 ));
             }
         }
@@ -189,7 +214,11 @@ impl Check for Relevance {
             (total > 0).then(|| hit as f64 / total as f64)
         };
         let q = share(rec.question);
-        let a = if rec.answer == rec.question { None } else { share(rec.answer) };
+        let a = if rec.answer == rec.question {
+            None
+        } else {
+            share(rec.answer)
+        };
         // Both must be about the chunk; a field without content words says nothing either way.
         let score = match (q, a) {
             (Some(q), Some(a)) => q.min(a),
@@ -197,7 +226,8 @@ impl Check for Relevance {
             (None, None) => 0.0,
         };
         out.scores.insert(self.name().into(), score);
-        let any_text = rec.question.is_some_and(|f| rec.text(f).is_some()) || rec.answer.is_some_and(|f| rec.text(f).is_some());
+        let any_text = rec.question.is_some_and(|f| rec.text(f).is_some())
+            || rec.answer.is_some_and(|f| rec.text(f).is_some());
         if score < self.min_score && any_text {
             let show = |x: Option<f64>| x.map_or_else(|| "n/a".to_string(), |x| format!("{x:.2}"));
             out.reasons.push(Reason::new(
@@ -229,9 +259,13 @@ impl Check for Privacy {
             .pii
             .iter()
             .enumerate()
-            .flat_map(|(f, ms)| ms.iter().map(move |m| format!("{} {} in {}", m.kind.as_str(), m.masked, rec.names[f])))
+            .flat_map(|(f, ms)| {
+                ms.iter()
+                    .map(move |m| format!("{} {} in {}", m.kind.as_str(), m.masked, rec.names[f]))
+            })
             .collect();
-        out.scores.insert(self.name().into(), if found.is_empty() { 1.0 } else { 0.0 });
+        out.scores
+            .insert(self.name().into(), if found.is_empty() { 1.0 } else { 0.0 });
         if self.enforce && !found.is_empty() {
             out.reasons.push(Reason::new(codes::PII, found.join("; ")));
         }
@@ -255,7 +289,11 @@ impl Check for Copying {
         };
         let words: Vec<u64> = rec.tokens[a].iter().map(|t| t.raw).collect();
         let span = rec.chunk.longest_common_run(&words);
-        let score = if words.is_empty() { 1.0 } else { 1.0 - (span as f64 / words.len() as f64).min(1.0) };
+        let score = if words.is_empty() {
+            1.0
+        } else {
+            1.0 - (span as f64 / words.len() as f64).min(1.0)
+        };
         out.scores.insert(self.name().into(), score);
         if span > self.max_span_words {
             out.reasons.push(Reason::new(

@@ -66,13 +66,20 @@ impl DedupIndex {
         if let Some(&k) = self.exact.get(&sig.exact) {
             return Some(Reason::new(
                 codes::DUPLICATE,
-                format!("same normalised text as {} (similarity 1.00)", self.ids[k as usize]),
+                format!(
+                    "same normalised text as {} (similarity 1.00)",
+                    self.ids[k as usize]
+                ),
             ));
         }
         let mut best: Option<(u32, f64)> = None;
         for band in 0..self.bands {
-            let Some(key) = band_key(band, self.rows, &sig.minhash) else { break };
-            let Some(list) = self.buckets.get(&key) else { continue };
+            let Some(key) = band_key(band, self.rows, &sig.minhash) else {
+                break;
+            };
+            let Some(list) = self.buckets.get(&key) else {
+                continue;
+            };
             for &k in list {
                 // The earliest kept match wins; later candidates cannot improve on it.
                 if best.is_some_and(|(b, _)| k >= b) {
@@ -102,7 +109,9 @@ impl DedupIndex {
         self.sketches.push(sig.minhash.clone());
         self.exact.entry(sig.exact).or_insert(k);
         for band in 0..self.bands {
-            let Some(key) = band_key(band, self.rows, &sig.minhash) else { break };
+            let Some(key) = band_key(band, self.rows, &sig.minhash) else {
+                break;
+            };
             self.buckets.entry(key).or_default().push(k);
         }
     }
@@ -188,7 +197,11 @@ mod tests {
         }
         let r = idx.check(&sig(2, near)).expect("near duplicate");
         assert_eq!(r.code, codes::NEAR_DUPLICATE);
-        assert!(r.detail.contains("job/r0/s0/0") && r.detail.contains("0.81"), "{}", r.detail);
+        assert!(
+            r.detail.contains("job/r0/s0/0") && r.detail.contains("0.81"),
+            "{}",
+            r.detail
+        );
 
         // 38 of 64 equal (0.59): different enough.
         let mut far = base.clone();

@@ -120,7 +120,11 @@ impl PreparedChunk {
                 if i > 0 && j > 0 && words[i - 1] == self.seq[j - 1] {
                     continue;
                 }
-                let run = words[i..].iter().zip(&self.seq[j..]).take_while(|(a, b)| a == b).count();
+                let run = words[i..]
+                    .iter()
+                    .zip(&self.seq[j..])
+                    .take_while(|(a, b)| a == b)
+                    .count();
                 best = best.max(run);
             }
         }
@@ -142,7 +146,10 @@ pub struct Validator {
 impl std::fmt::Debug for Validator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let checks: Vec<&str> = self.checks.iter().map(|c| c.name()).collect();
-        f.debug_struct("Validator").field("fields", &self.fields).field("checks", &checks).finish()
+        f.debug_struct("Validator")
+            .field("fields", &self.fields)
+            .field("checks", &checks)
+            .finish()
     }
 }
 
@@ -150,17 +157,32 @@ impl Validator {
     /// A validator for records with these task `fields` (a qa task has `question` and
     /// `answer`; otherwise the first field plays the question and the last the answer).
     pub fn new(spec: &ValidateSpec, fields: &[String]) -> Validator {
-        let question = fields.iter().position(|f| f == "question").or(if fields.is_empty() { None } else { Some(0) });
-        let answer = fields.iter().position(|f| f == "answer").or(fields.len().checked_sub(1));
+        let question = fields
+            .iter()
+            .position(|f| f == "question")
+            .or(if fields.is_empty() { None } else { Some(0) });
+        let answer = fields
+            .iter()
+            .position(|f| f == "answer")
+            .or(fields.len().checked_sub(1));
         let checks: Vec<Box<dyn Check>> = vec![
-            Box::new(Format { min_chars: spec.format.min_chars, max_chars: spec.format.max_chars }),
+            Box::new(Format {
+                min_chars: spec.format.min_chars,
+                max_chars: spec.format.max_chars,
+            }),
             Box::new(Faithfulness {
                 min_score: spec.faithfulness.min_score,
                 check_numbers: spec.faithfulness.check_numbers,
             }),
-            Box::new(Relevance { min_score: spec.relevance.min_score }),
-            Box::new(Privacy { enforce: spec.privacy.enabled }),
-            Box::new(Copying { max_span_words: spec.copying.max_span_words }),
+            Box::new(Relevance {
+                min_score: spec.relevance.min_score,
+            }),
+            Box::new(Privacy {
+                enforce: spec.privacy.enabled,
+            }),
+            Box::new(Copying {
+                max_span_words: spec.copying.max_span_words,
+            }),
         ];
         Validator {
             fields: fields.to_vec(),
@@ -168,7 +190,10 @@ impl Validator {
             answer,
             stop: StopWords::new(),
             pii: Detectors::new(),
-            minhash: MinHasher::new(spec.diversity.minhash_permutations, spec.diversity.shingle_words),
+            minhash: MinHasher::new(
+                spec.diversity.minhash_permutations,
+                spec.diversity.shingle_words,
+            ),
             checks,
         }
     }
@@ -180,13 +205,26 @@ impl Validator {
         let mut stems: Vec<u64> = toks.iter().filter(|t| t.content).map(|t| t.stem).collect();
         stems.sort_unstable();
         stems.dedup();
-        let mut numbers: Vec<u64> = toks.iter().filter(|t| t.kind == Kind::Number).map(|t| t.raw).collect();
+        let mut numbers: Vec<u64> = toks
+            .iter()
+            .filter(|t| t.kind == Kind::Number)
+            .map(|t| t.raw)
+            .collect();
         numbers.sort_unstable();
         numbers.dedup();
         let seq: Vec<u64> = toks.iter().map(|t| t.raw).collect();
-        let mut index: Vec<(u64, u32)> = seq.iter().enumerate().map(|(i, &h)| (h, i as u32)).collect();
+        let mut index: Vec<(u64, u32)> = seq
+            .iter()
+            .enumerate()
+            .map(|(i, &h)| (h, i as u32))
+            .collect();
         index.sort_unstable();
-        PreparedChunk { stems, numbers, seq, index }
+        PreparedChunk {
+            stems,
+            numbers,
+            seq,
+            index,
+        }
     }
 
     /// Run every per-record check on `input`.

@@ -58,7 +58,9 @@ impl Detectors {
             // "+" country code, then 2–5 groups of digits (optionally one in parentheses).
             phone_intl: re(r"\+\d{1,3}(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,5})){2,5}\b"),
             // North-American: optional +1, (ddd) or ddd, then ddd-dddd with separators.
-            phone_nanp: re(r"(?:\+?1[ .\-]?)?(?:\((\d{3})\)[ .\-]?|\b(\d{3})[ .\-])(\d{3})[ .\-](\d{4})\b"),
+            phone_nanp: re(
+                r"(?:\+?1[ .\-]?)?(?:\((\d{3})\)[ .\-]?|\b(\d{3})[ .\-])(\d{3})[ .\-](\d{4})\b",
+            ),
             uk_ni: re(r"\b([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]) ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"),
         }
     }
@@ -69,33 +71,69 @@ impl Detectors {
         let digits = text.bytes().filter(u8::is_ascii_digit).count();
         if text.contains('@') {
             for m in self.email.find_iter(text) {
-                push(&mut found, PiiKind::Email, m.start(), m.end(), mask_email(m.as_str()));
+                push(
+                    &mut found,
+                    PiiKind::Email,
+                    m.start(),
+                    m.end(),
+                    mask_email(m.as_str()),
+                );
             }
         }
         if digits >= 9 {
             for c in self.ssn.captures_iter(text) {
                 let m = c.get(0).expect("group 0");
                 let (area, group, serial) = (&c[1], &c[2], &c[3]);
-                let valid = area != "000" && area != "666" && !area.starts_with('9') && group != "00" && serial != "0000";
+                let valid = area != "000"
+                    && area != "666"
+                    && !area.starts_with('9')
+                    && group != "00"
+                    && serial != "0000";
                 if valid {
-                    push(&mut found, PiiKind::Ssn, m.start(), m.end(), mask_digits(m.as_str()));
+                    push(
+                        &mut found,
+                        PiiKind::Ssn,
+                        m.start(),
+                        m.end(),
+                        mask_digits(m.as_str()),
+                    );
                 }
             }
         }
         if digits >= 13 {
             for m in self.card.find_iter(text) {
-                let ds: Vec<u8> = m.as_str().bytes().filter(u8::is_ascii_digit).map(|d| d - b'0').collect();
+                let ds: Vec<u8> = m
+                    .as_str()
+                    .bytes()
+                    .filter(u8::is_ascii_digit)
+                    .map(|d| d - b'0')
+                    .collect();
                 if (13..=19).contains(&ds.len()) && luhn_valid(&ds) {
-                    push(&mut found, PiiKind::Card, m.start(), m.end(), mask_digits(m.as_str()));
+                    push(
+                        &mut found,
+                        PiiKind::Card,
+                        m.start(),
+                        m.end(),
+                        mask_digits(m.as_str()),
+                    );
                 }
             }
         }
         if digits >= 8 && text.contains('+') {
             for m in self.phone_intl.find_iter(text) {
                 let n = m.as_str().bytes().filter(u8::is_ascii_digit).count();
-                let after_digit = text[m.end()..].bytes().next().is_some_and(|c| c.is_ascii_digit());
+                let after_digit = text[m.end()..]
+                    .bytes()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_digit());
                 if (8..=15).contains(&n) && !after_digit && !preceded_by_word(text, m.start()) {
-                    push(&mut found, PiiKind::Phone, m.start(), m.end(), mask_digits(m.as_str()));
+                    push(
+                        &mut found,
+                        PiiKind::Phone,
+                        m.start(),
+                        m.end(),
+                        mask_digits(m.as_str()),
+                    );
                 }
             }
         }
@@ -107,7 +145,13 @@ impl Detectors {
                 // Area code and exchange start with 2–9: keeps ranges and ids out.
                 let valid = !area.starts_with(['0', '1']) && !exchange.starts_with(['0', '1']);
                 if valid && !preceded_by_word(text, m.start()) {
-                    push(&mut found, PiiKind::Phone, m.start(), m.end(), mask_digits(m.as_str()));
+                    push(
+                        &mut found,
+                        PiiKind::Phone,
+                        m.start(),
+                        m.end(),
+                        mask_digits(m.as_str()),
+                    );
                 }
             }
         }
@@ -116,7 +160,13 @@ impl Detectors {
                 let m = c.get(0).expect("group 0");
                 let prefix = &c[1];
                 if !matches!(prefix, "BG" | "GB" | "NK" | "KN" | "TN" | "NT" | "ZZ") {
-                    push(&mut found, PiiKind::UkNi, m.start(), m.end(), mask_digits(m.as_str()));
+                    push(
+                        &mut found,
+                        PiiKind::UkNi,
+                        m.start(),
+                        m.end(),
+                        mask_digits(m.as_str()),
+                    );
                 }
             }
         }
@@ -128,13 +178,21 @@ impl Detectors {
 /// Add a match unless it overlaps one already found (earlier detectors win).
 fn push(found: &mut Vec<PiiMatch>, kind: PiiKind, start: usize, end: usize, masked: String) {
     if found.iter().all(|f| end <= f.start || start >= f.end) {
-        found.push(PiiMatch { kind, start, end, masked });
+        found.push(PiiMatch {
+            kind,
+            start,
+            end,
+            masked,
+        });
     }
 }
 
 /// True when the byte before `i` is a digit or letter (the match starts mid-token).
 fn preceded_by_word(text: &str, i: usize) -> bool {
-    text[..i].chars().next_back().is_some_and(char::is_alphanumeric)
+    text[..i]
+        .chars()
+        .next_back()
+        .is_some_and(char::is_alphanumeric)
 }
 
 /// The Luhn checksum over decimal digits (0–9 each).
@@ -160,7 +218,8 @@ pub(crate) fn luhn_valid(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    // Not `is_multiple_of`: rust-version is 1.85.
+    matches!(sum % 10, 0)
 }
 
 /// `jane.doe@example.com` → `j***@***.com`.
@@ -195,7 +254,11 @@ mod tests {
     use super::*;
 
     fn kinds(text: &str) -> Vec<PiiKind> {
-        Detectors::new().find(text).into_iter().map(|m| m.kind).collect()
+        Detectors::new()
+            .find(text)
+            .into_iter()
+            .map(|m| m.kind)
+            .collect()
     }
 
     #[test]
@@ -251,7 +314,10 @@ mod tests {
 
     #[test]
     fn finds_luhn_valid_cards_only() {
-        assert_eq!(kinds("card 4111 1111 1111 1111 expires"), vec![PiiKind::Card]);
+        assert_eq!(
+            kinds("card 4111 1111 1111 1111 expires"),
+            vec![PiiKind::Card]
+        );
         assert_eq!(kinds("card 5555-5555-5555-4444"), vec![PiiKind::Card]);
         assert_eq!(kinds("card 4111111111111111"), vec![PiiKind::Card]);
         assert!(kinds("ref 4111 1111 1111 1112").is_empty());
@@ -272,7 +338,8 @@ mod tests {
 
     #[test]
     fn clean_text_has_no_matches() {
-        let text = "The reservoir held 1,250,000 cubic metres in 2021, about 12.5% more than in 2019.";
+        let text =
+            "The reservoir held 1,250,000 cubic metres in 2021, about 12.5% more than in 2019.";
         assert!(kinds(text).is_empty());
     }
 }

@@ -27,7 +27,11 @@ impl MinHasher {
             mul.push(rng.next_u64() | 1);
             add.push(rng.next_u64());
         }
-        Self { mul, add, shingle_words: shingle_words.max(1) }
+        Self {
+            mul,
+            add,
+            shingle_words: shingle_words.max(1),
+        }
     }
 
     /// The signature of a record whose task fields tokenised to `fields`.
@@ -44,7 +48,9 @@ impl MinHasher {
         let mut minhash = vec![u32::MAX; self.mul.len()];
         let k = self.shingle_words;
         let mut shingle = |ws: &[u64]| {
-            let x = ws.iter().fold(0x243f_6a88_85a3_08d3u64, |h, &w| mix64(h ^ w));
+            let x = ws
+                .iter()
+                .fold(0x243f_6a88_85a3_08d3u64, |h, &w| mix64(h ^ w));
             for (m, (a, b)) in minhash.iter_mut().zip(self.mul.iter().zip(&self.add)) {
                 // Multiply-add-shift: a cheap universal family over an already mixed key.
                 let v = (a.wrapping_mul(x).wrapping_add(*b) >> 32) as u32;

@@ -29,7 +29,10 @@ fn qa(q: &str, a: &str) -> Map<String, Value> {
 }
 
 fn score(q: &str, a: &str) -> Scored {
-    validator().score(&Input { fields: &qa(q, a), chunk: CHUNK })
+    validator().score(&Input {
+        fields: &qa(q, a),
+        chunk: CHUNK,
+    })
 }
 
 fn codes_of(s: &Scored) -> Vec<&str> {
@@ -37,7 +40,8 @@ fn codes_of(s: &Scored) -> Vec<&str> {
 }
 
 const GOOD_Q: &str = "Why did the Aral Sea shrink?";
-const GOOD_A: &str = "Soviet irrigation projects diverted the rivers that fed it to grow cotton, so by 2007 \
+const GOOD_A: &str =
+    "Soviet irrigation projects diverted the rivers that fed it to grow cotton, so by 2007 \
 the sea had shrunk to 10% of its original size.";
 
 #[test]
@@ -60,18 +64,36 @@ fn format_flags_missing_non_string_and_length() {
     let mut m = Map::new();
     m.insert("question".into(), json!(GOOD_Q));
     m.insert("extra".into(), json!(42)); // extra keys are ignored
-    let s = v.score(&Input { fields: &m, chunk: CHUNK });
+    let s = v.score(&Input {
+        fields: &m,
+        chunk: CHUNK,
+    });
     assert_eq!(codes_of(&s), vec![codes::FORMAT]);
-    assert!(s.reasons[0].detail.contains("answer: missing"), "{}", s.reasons[0].detail);
+    assert!(
+        s.reasons[0].detail.contains("answer: missing"),
+        "{}",
+        s.reasons[0].detail
+    );
     assert_eq!(s.scores["format"], 0.5);
 
     m.insert("answer".into(), json!(["a", "list"]));
-    let s = v.score(&Input { fields: &m, chunk: CHUNK });
-    assert!(s.reasons[0].detail.contains("answer: expected a string, found an array"));
+    let s = v.score(&Input {
+        fields: &m,
+        chunk: CHUNK,
+    });
+    assert!(s.reasons[0]
+        .detail
+        .contains("answer: expected a string, found an array"));
 
     let s = score(GOOD_Q, "  a ");
     assert_eq!(s.reasons[0].code, codes::FORMAT);
-    assert!(s.reasons[0].detail.contains("answer: 1 chars, expected at least 3"), "{}", s.reasons[0].detail);
+    assert!(
+        s.reasons[0]
+            .detail
+            .contains("answer: 1 chars, expected at least 3"),
+        "{}",
+        s.reasons[0].detail
+    );
 
     let long = "cotton ".repeat(700);
     let s = score(GOOD_Q, &long);
@@ -81,32 +103,73 @@ fn format_flags_missing_non_string_and_length() {
 
 #[test]
 fn faithfulness_flags_unsupported_answers() {
-    let s = score(GOOD_Q, "Volcanic eruptions buried the basin under thick ash and lava flows from nearby mountains.");
+    let s = score(
+        GOOD_Q,
+        "Volcanic eruptions buried the basin under thick ash and lava flows from nearby mountains.",
+    );
     assert!(codes_of(&s).contains(&codes::UNFAITHFUL), "{:?}", s.reasons);
     assert!(s.scores["faithfulness"] < 0.2);
-    let d = &s.reasons.iter().find(|r| r.code == codes::UNFAITHFUL).unwrap().detail;
-    assert!(d.contains("volcanic") && d.contains("min_score 0.50"), "{d}");
+    let d = &s
+        .reasons
+        .iter()
+        .find(|r| r.code == codes::UNFAITHFUL)
+        .unwrap()
+        .detail;
+    assert!(
+        d.contains("volcanic") && d.contains("min_score 0.50"),
+        "{d}"
+    );
 
     // Inflections of source words count as support (light stemming).
-    let s = score(GOOD_Q, "Irrigation project diverting the river shrank the lake; fisheries collapsed.");
-    assert!(!codes_of(&s).contains(&codes::UNFAITHFUL), "{:?} {:?}", s.reasons, s.scores);
+    let s = score(
+        GOOD_Q,
+        "Irrigation project diverting the river shrank the lake; fisheries collapsed.",
+    );
+    assert!(
+        !codes_of(&s).contains(&codes::UNFAITHFUL),
+        "{:?} {:?}",
+        s.reasons,
+        s.scores
+    );
 }
 
 #[test]
 fn invented_numbers_are_flagged_and_listed() {
     let s = score(GOOD_Q, "By 2007 the sea had shrunk to 10% of its size, about 4,812 square kilometres and 37% less.");
-    let r = s.reasons.iter().find(|r| r.code == codes::INVENTED_NUMBER).expect("invented number");
-    assert!(r.detail.contains("4,812") && r.detail.contains("37%"), "{}", r.detail);
-    assert!(!r.detail.contains("2007") && !r.detail.contains("10%"), "{}", r.detail);
+    let r = s
+        .reasons
+        .iter()
+        .find(|r| r.code == codes::INVENTED_NUMBER)
+        .expect("invented number");
+    assert!(
+        r.detail.contains("4,812") && r.detail.contains("37%"),
+        "{}",
+        r.detail
+    );
+    assert!(
+        !r.detail.contains("2007") && !r.detail.contains("10%"),
+        "{}",
+        r.detail
+    );
 
     // Same numbers in another form (thousands separator, decimals) are not invented.
-    let s = score(GOOD_Q, "It once covered about 68000 square kilometres, and levels rose 12.0 metres after 2005.");
-    assert!(!codes_of(&s).contains(&codes::INVENTED_NUMBER), "{:?}", s.reasons);
+    let s = score(
+        GOOD_Q,
+        "It once covered about 68000 square kilometres, and levels rose 12.0 metres after 2005.",
+    );
+    assert!(
+        !codes_of(&s).contains(&codes::INVENTED_NUMBER),
+        "{:?}",
+        s.reasons
+    );
 
     let mut spec = ValidateSpec::default();
     spec.faithfulness.check_numbers = false;
     let v = Validator::new(&spec, &fields());
-    let s = v.score(&Input { fields: &qa(GOOD_Q, "The sea covered 99,999 square kilometres."), chunk: CHUNK });
+    let s = v.score(&Input {
+        fields: &qa(GOOD_Q, "The sea covered 99,999 square kilometres."),
+        chunk: CHUNK,
+    });
     assert!(s.reasons.is_empty(), "{:?}", s.reasons);
 }
 
@@ -119,7 +182,10 @@ fn relevance_flags_off_topic_records() {
     assert!(codes_of(&s).contains(&codes::OFF_TOPIC), "{:?}", s.reasons);
     assert!(s.scores["relevance"] < 0.1);
     // An off-topic question is enough, even with an on-topic answer.
-    let s = score("Which chess opening suits aggressive beginners playing white?", GOOD_A);
+    let s = score(
+        "Which chess opening suits aggressive beginners playing white?",
+        GOOD_A,
+    );
     assert!(codes_of(&s).contains(&codes::OFF_TOPIC), "{:?}", s.reasons);
     assert!(!codes_of(&s).contains(&codes::UNFAITHFUL));
 }
@@ -130,21 +196,49 @@ fn privacy_flags_pii_in_any_field_masked() {
         "Who should I email (jane.doe@example.com) about the Aral Sea?",
         "Call +1 415-555-0132 about the dam completed in 2005, which helped the northern part recover.",
     );
-    let r = s.reasons.iter().find(|r| r.code == codes::PII).expect("pii");
-    assert!(r.detail.contains("email") && r.detail.contains("in question"), "{}", r.detail);
-    assert!(r.detail.contains("phone number") && r.detail.contains("in answer"), "{}", r.detail);
-    assert!(!r.detail.contains("jane.doe") && !r.detail.contains("415-555"), "{}", r.detail);
+    let r = s
+        .reasons
+        .iter()
+        .find(|r| r.code == codes::PII)
+        .expect("pii");
+    assert!(
+        r.detail.contains("email") && r.detail.contains("in question"),
+        "{}",
+        r.detail
+    );
+    assert!(
+        r.detail.contains("phone number") && r.detail.contains("in answer"),
+        "{}",
+        r.detail
+    );
+    assert!(
+        !r.detail.contains("jane.doe") && !r.detail.contains("415-555"),
+        "{}",
+        r.detail
+    );
     assert_eq!(s.scores["privacy"], 0.0);
     // Digits of a phone number are PII, not invented numbers; email words are not unsupported.
     assert_eq!(codes_of(&s), vec![codes::PII], "{:?}", s.reasons);
 
-    let s = score(GOOD_Q, "By 2007 the sea held 10% of its water; card 4111 1111 1111 1111 was used.");
-    assert!(s.reasons.iter().any(|r| r.code == codes::PII && r.detail.contains("payment card")), "{:?}", s.reasons);
+    let s = score(
+        GOOD_Q,
+        "By 2007 the sea held 10% of its water; card 4111 1111 1111 1111 was used.",
+    );
+    assert!(
+        s.reasons
+            .iter()
+            .any(|r| r.code == codes::PII && r.detail.contains("payment card")),
+        "{:?}",
+        s.reasons
+    );
 
     let mut spec = ValidateSpec::default();
     spec.privacy.enabled = false;
     let v = Validator::new(&spec, &fields());
-    let s = v.score(&Input { fields: &qa(GOOD_Q, "Write to jane.doe@example.com about the sea."), chunk: CHUNK });
+    let s = v.score(&Input {
+        fields: &qa(GOOD_Q, "Write to jane.doe@example.com about the sea."),
+        chunk: CHUNK,
+    });
     assert!(!codes_of(&s).contains(&codes::PII));
     assert_eq!(s.scores["privacy"], 0.0);
 }
@@ -156,7 +250,11 @@ fn copying_flags_long_verbatim_spans_only() {
 to grow cotton in the surrounding desert by 2007 the sea had shrunk to 10 of its original size and split \
 into several smaller lakes";
     let s = score(GOOD_Q, copied);
-    let r = s.reasons.iter().find(|r| r.code == codes::COPIED).expect("copied");
+    let r = s
+        .reasons
+        .iter()
+        .find(|r| r.code == codes::COPIED)
+        .expect("copied");
     // 37 words; "1960s" is two tokens (a number and "s"), "10%" one.
     let span: usize = r.detail.split(' ').next().unwrap().parse().unwrap();
     assert!((37..=41).contains(&span), "{}", r.detail);
@@ -168,14 +266,21 @@ into several smaller lakes";
     let mut spec = ValidateSpec::default();
     spec.copying.max_span_words = 5;
     let v = Validator::new(&spec, &fields());
-    let s = v.score(&Input { fields: &qa(GOOD_Q, GOOD_A), chunk: CHUNK });
+    let s = v.score(&Input {
+        fields: &qa(GOOD_Q, GOOD_A),
+        chunk: CHUNK,
+    });
     assert!(codes_of(&s).contains(&codes::COPIED), "{:?}", s.reasons);
 }
 
 #[test]
 fn signatures_normalise_case_spacing_and_punctuation() {
     let a = score(GOOD_Q, GOOD_A).signature;
-    let b = score("why did the ARAL sea   shrink", &GOOD_A.replace(',', "").to_uppercase()).signature;
+    let b = score(
+        "why did the ARAL sea   shrink",
+        &GOOD_A.replace(',', "").to_uppercase(),
+    )
+    .signature;
     assert_eq!(a, b);
     let c = score(GOOD_Q, &GOOD_A.replace("cotton", "wheat")).signature;
     assert_ne!(a.exact, c.exact);
@@ -192,7 +297,12 @@ fn signatures_are_pinned_across_runs_and_machines() {
     // Fixed hashes only (FNV-1a, splitmix64): this value must never change by accident.
     let s = score(GOOD_Q, GOOD_A).signature;
     assert_eq!(s.exact, PINNED_EXACT, "exact hash changed: {:#x}", s.exact);
-    assert_eq!(&s.minhash[..4], &PINNED_MINHASH, "minhash changed: {:?}", &s.minhash[..4]);
+    assert_eq!(
+        &s.minhash[..4],
+        &PINNED_MINHASH,
+        "minhash changed: {:?}",
+        &s.minhash[..4]
+    );
 }
 const PINNED_EXACT: u64 = 0x4a11_a9d7_2aab_3d14;
 const PINNED_MINHASH: [u32; 4] = [69_971_176, 190_152_092, 74_037_771, 5_078_598];
@@ -202,7 +312,13 @@ fn prepared_and_plain_scoring_agree() {
     let v = validator();
     let prepared = v.prepare_chunk(CHUNK);
     let m = qa(GOOD_Q, GOOD_A);
-    assert_eq!(v.score(&Input { fields: &m, chunk: CHUNK }), v.score_prepared(&m, &prepared));
+    assert_eq!(
+        v.score(&Input {
+            fields: &m,
+            chunk: CHUNK
+        }),
+        v.score_prepared(&m, &prepared)
+    );
 }
 
 #[test]
@@ -223,20 +339,40 @@ fn dedup_is_order_independent_given_canonical_order() {
     let v = validator();
     // Records with many exact and near-duplicates among them.
     let words = [
-        "sea", "lake", "cotton", "dam", "salt", "dust", "rivers", "fishing", "irrigation", "desert", "water", "level",
+        "sea",
+        "lake",
+        "cotton",
+        "dam",
+        "salt",
+        "dust",
+        "rivers",
+        "fishing",
+        "irrigation",
+        "desert",
+        "water",
+        "level",
     ];
     let mut rng = 7u64;
     let mut records: Vec<(String, Signature)> = Vec::new();
     for i in 0..300 {
         let base = (splitmix(&mut rng) % 40) as usize;
-        let mut q: Vec<&str> = (0..8).map(|k| words[(base * 7 + k * 5) % words.len()]).collect();
-        let a: Vec<&str> = (0..14).map(|k| words[(base * 3 + k * 11 + k * k) % words.len()]).collect();
+        let mut q: Vec<&str> = (0..8)
+            .map(|k| words[(base * 7 + k * 5) % words.len()])
+            .collect();
+        let a: Vec<&str> = (0..14)
+            .map(|k| words[(base * 3 + k * 11 + k * k) % words.len()])
+            .collect();
         match splitmix(&mut rng) % 3 {
             0 => {}
             1 => q[(splitmix(&mut rng) % 8) as usize] = "changed",
             _ => q.push("extra"),
         }
-        let s = v.score(&Input { fields: &qa(&q.join(" "), &a.join(" ")), chunk: CHUNK }).signature;
+        let s = v
+            .score(&Input {
+                fields: &qa(&q.join(" "), &a.join(" ")),
+                chunk: CHUNK,
+            })
+            .signature;
         records.push((format!("job/r0/s{:03}/{}", i / 16, i % 16), s));
     }
     let run = |order: &[(String, Signature)]| -> Vec<String> {
@@ -253,7 +389,11 @@ fn dedup_is_order_independent_given_canonical_order() {
         kept
     };
     let reference = run(&records);
-    assert!(reference.len() > 20 && reference.len() < 250, "kept {}", reference.len());
+    assert!(
+        reference.len() > 20 && reference.len() < 250,
+        "kept {}",
+        reference.len()
+    );
     for round in 0..20u64 {
         let mut shuffled = records.clone();
         let mut r = round + 1000;
@@ -275,13 +415,21 @@ fn dedup_finds_what_brute_force_finds() {
     let mut sigs = Vec::new();
     for _ in 0..400 {
         let base = (splitmix(&mut rng) % 25) as usize;
-        let mut ws: Vec<&str> = (0..30).map(|k| vocab[(base * 13 + k * 7) % 60].as_str()).collect();
+        let mut ws: Vec<&str> = (0..30)
+            .map(|k| vocab[(base * 13 + k * 7) % 60].as_str())
+            .collect();
         for _ in 0..(splitmix(&mut rng) % 6) {
             let p = (splitmix(&mut rng) % 30) as usize;
             ws[p] = vocab[(splitmix(&mut rng) % 60) as usize].as_str();
         }
         let text = ws.join(" ");
-        sigs.push(v.score(&Input { fields: &qa("question words here", &text), chunk: CHUNK }).signature);
+        sigs.push(
+            v.score(&Input {
+                fields: &qa("question words here", &text),
+                chunk: CHUNK,
+            })
+            .signature,
+        );
     }
     let mut idx = DedupIndex::new(&spec);
     let mut kept: Vec<usize> = Vec::new();
@@ -290,7 +438,8 @@ fn dedup_finds_what_brute_force_finds() {
         let dup = idx.check(s).is_some();
         let brute = kept.iter().any(|&k| {
             sigs[k].exact == s.exact
-                || signature::estimate_jaccard(&sigs[k].minhash, &s.minhash) >= spec.diversity.near_duplicate_jaccard
+                || signature::estimate_jaccard(&sigs[k].minhash, &s.minhash)
+                    >= spec.diversity.near_duplicate_jaccard
         });
         lsh_decisions.push((dup, brute));
         if !dup {
@@ -300,6 +449,12 @@ fn dedup_finds_what_brute_force_finds() {
     }
     let disagree = lsh_decisions.iter().filter(|(a, b)| a != b).count();
     let dups = lsh_decisions.iter().filter(|(a, _)| *a).count();
-    assert!(dups > 100, "test data should hold many near-duplicates ({dups})");
-    assert!(disagree <= 2, "LSH disagreed with brute force {disagree} times");
+    assert!(
+        dups > 100,
+        "test data should hold many near-duplicates ({dups})"
+    );
+    assert!(
+        disagree <= 2,
+        "LSH disagreed with brute force {disagree} times"
+    );
 }

@@ -40,23 +40,185 @@ impl SplitMix64 {
 
 /// Function words that carry no topic: ignored by the overlap-based checks.
 const STOPWORDS: &[&str] = &[
-    "a", "about", "above", "across", "after", "again", "against", "all", "almost", "along",
-    "also", "although", "am", "among", "an", "and", "another", "any", "are", "aren", "around",
-    "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but",
-    "by", "can", "cannot", "could", "did", "didn", "do", "does", "doesn", "doing", "don", "down",
-    "during", "each", "either", "else", "etc", "even", "ever", "every", "few", "for", "from",
-    "further", "furthermore", "had", "has", "have", "having", "he", "her", "here", "hers",
-    "herself", "him", "himself", "his", "how", "however", "i", "if", "in", "into", "is", "isn",
-    "it", "its", "itself", "just", "ll", "may", "me", "might", "more", "moreover", "most",
-    "much", "must", "my", "myself", "neither", "no", "nor", "not", "now", "of", "off", "often",
-    "on", "once", "one", "only", "onto", "or", "other", "others", "our", "ours", "ourselves",
-    "out", "over", "own", "per", "quite", "rather", "re", "same", "shall", "she", "should", "so",
-    "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then",
-    "there", "these", "they", "this", "those", "though", "through", "thus", "to", "too",
-    "toward", "towards", "under", "until", "up", "upon", "us", "ve", "very", "via", "was",
-    "wasn", "we", "were", "weren", "what", "when", "where", "whether", "which", "while", "who",
-    "whom", "whose", "why", "will", "with", "within", "without", "would", "yet", "you", "your",
-    "yours", "yourself", "yourselves",
+    "a",
+    "about",
+    "above",
+    "across",
+    "after",
+    "again",
+    "against",
+    "all",
+    "almost",
+    "along",
+    "also",
+    "although",
+    "am",
+    "among",
+    "an",
+    "and",
+    "another",
+    "any",
+    "are",
+    "aren",
+    "around",
+    "as",
+    "at",
+    "be",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "cannot",
+    "could",
+    "did",
+    "didn",
+    "do",
+    "does",
+    "doesn",
+    "doing",
+    "don",
+    "down",
+    "during",
+    "each",
+    "either",
+    "else",
+    "etc",
+    "even",
+    "ever",
+    "every",
+    "few",
+    "for",
+    "from",
+    "further",
+    "furthermore",
+    "had",
+    "has",
+    "have",
+    "having",
+    "he",
+    "her",
+    "here",
+    "hers",
+    "herself",
+    "him",
+    "himself",
+    "his",
+    "how",
+    "however",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "isn",
+    "it",
+    "its",
+    "itself",
+    "just",
+    "ll",
+    "may",
+    "me",
+    "might",
+    "more",
+    "moreover",
+    "most",
+    "much",
+    "must",
+    "my",
+    "myself",
+    "neither",
+    "no",
+    "nor",
+    "not",
+    "now",
+    "of",
+    "off",
+    "often",
+    "on",
+    "once",
+    "one",
+    "only",
+    "onto",
+    "or",
+    "other",
+    "others",
+    "our",
+    "ours",
+    "ourselves",
+    "out",
+    "over",
+    "own",
+    "per",
+    "quite",
+    "rather",
+    "re",
+    "same",
+    "shall",
+    "she",
+    "should",
+    "so",
+    "some",
+    "such",
+    "than",
+    "that",
+    "the",
+    "their",
+    "theirs",
+    "them",
+    "themselves",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "though",
+    "through",
+    "thus",
+    "to",
+    "too",
+    "toward",
+    "towards",
+    "under",
+    "until",
+    "up",
+    "upon",
+    "us",
+    "ve",
+    "very",
+    "via",
+    "was",
+    "wasn",
+    "we",
+    "were",
+    "weren",
+    "what",
+    "when",
+    "where",
+    "whether",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "whose",
+    "why",
+    "will",
+    "with",
+    "within",
+    "without",
+    "would",
+    "yet",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
 ];
 
 /// The stopword list as a sorted set of hashes (binary search is a few nanoseconds).
@@ -148,7 +310,14 @@ pub(crate) fn tokenize(text: &str, stop: &StopWords, out: &mut Vec<Token>, buf: 
             } else {
                 raw
             };
-            out.push(Token { kind: Kind::Word, raw, stem, content, start, end: i });
+            out.push(Token {
+                kind: Kind::Word,
+                raw,
+                stem,
+                content,
+                start,
+                end: i,
+            });
         } else if c >= 0x80 {
             i += text[i..].chars().next().map_or(1, char::len_utf8);
         } else {
@@ -252,19 +421,20 @@ pub(crate) fn stem_in_place(w: &mut String) {
         return;
     }
     let len = w.len();
-    if len > 4 && w.ends_with("sses") {
+    if len > 4 && (w.ends_with("sses") || w.ends_with("ies")) {
         w.truncate(len - 2);
-    } else if len > 4 && w.ends_with("ies") {
-        w.truncate(len - 2);
-    } else if len > 3 && w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is") {
+    } else if len > 3
+        && w.ends_with('s')
+        && !w.ends_with("ss")
+        && !w.ends_with("us")
+        && !w.ends_with("is")
+    {
         w.truncate(len - 1);
     }
     let len = w.len();
     if len > 5 && w.ends_with("ing") {
         w.truncate(len - 3);
-    } else if len > 4 && w.ends_with("ed") {
-        w.truncate(len - 2);
-    } else if len > 4 && w.ends_with("ly") {
+    } else if len > 4 && (w.ends_with("ed") || w.ends_with("ly")) {
         w.truncate(len - 2);
     }
     let len = w.len();
@@ -312,14 +482,27 @@ mod tests {
         assert_eq!(normalize_number("0.25"), "0.25");
         assert_eq!(normalize_number("2.0"), "2");
         let t = toks("It rose 1,234 units to 3.50 and 12% in 2019.");
-        let nums: Vec<u64> = t.iter().filter(|t| t.kind == Kind::Number).map(|t| t.raw).collect();
+        let nums: Vec<u64> = t
+            .iter()
+            .filter(|t| t.kind == Kind::Number)
+            .map(|t| t.raw)
+            .collect();
         assert_eq!(
             nums,
-            vec![number_hash("1234"), number_hash("3.5"), number_hash("12"), number_hash("2019")]
+            vec![
+                number_hash("1234"),
+                number_hash("3.5"),
+                number_hash("12"),
+                number_hash("2019")
+            ]
         );
         // A sentence-final period is not a decimal point; "1,2,3" is a list.
         let t = toks("in 2019. Then 1,2,3 or 1,2345");
-        let nums: Vec<u64> = t.iter().filter(|t| t.kind == Kind::Number).map(|t| t.raw).collect();
+        let nums: Vec<u64> = t
+            .iter()
+            .filter(|t| t.kind == Kind::Number)
+            .map(|t| t.raw)
+            .collect();
         assert_eq!(
             nums,
             vec![

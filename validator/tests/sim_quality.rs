@@ -81,7 +81,10 @@ fn validator_catches_every_simulated_defect() {
         let chunk = CHUNKS[c];
         let record = sample(chunk, &fields, seed, &rates);
         let truth = effective_kind(chunk, seed, &rates);
-        let scored = validator.score(&Input { fields: &record, chunk });
+        let scored = validator.score(&Input {
+            fields: &record,
+            chunk,
+        });
         let mut reasons: Vec<String> = scored.reasons.iter().map(|r| r.code.clone()).collect();
         if reasons.is_empty() {
             match dedup.check(&scored.signature) {
@@ -116,12 +119,22 @@ fn validator_catches_every_simulated_defect() {
         }
         let precision = tp as f64 / (tp + fp).max(1) as f64;
         let recall = tp as f64 / (tp + fn_).max(1) as f64;
-        println!("{:<16} {:>8} {:>8} {:>10.3} {:>7.3}", kind.as_str(), tp + fn_, tp + fp, precision, recall);
+        println!(
+            "{:<16} {:>8} {:>8} {:>10.3} {:>7.3}",
+            kind.as_str(),
+            tp + fn_,
+            tp + fp,
+            precision,
+            recall
+        );
         if tp + fn_ < 50 {
             failures.push(format!("{}: only {} injected", kind.as_str(), tp + fn_));
         }
         if precision < 0.9 || recall < 0.8 {
-            failures.push(format!("{}: precision {precision:.3}, recall {recall:.3}", kind.as_str()));
+            failures.push(format!(
+                "{}: precision {precision:.3}, recall {recall:.3}",
+                kind.as_str()
+            ));
         }
     }
 
@@ -136,26 +149,47 @@ fn validator_catches_every_simulated_defect() {
             let mut rs = reasons.clone();
             rs.sort();
             rs.dedup();
-            let allowed: &[&str] = if kind == BadKind::OffTopic { &[codes::OFF_TOPIC, codes::UNFAITHFUL] } else { code_for(kind) };
+            let allowed: &[&str] = if kind == BadKind::OffTopic {
+                &[codes::OFF_TOPIC, codes::UNFAITHFUL]
+            } else {
+                code_for(kind)
+            };
             if rs.iter().all(|r| allowed.contains(&r.as_str())) {
                 clean += 1;
             }
-            *seen.entry(if rs.is_empty() { "(accepted)".to_string() } else { rs.join("+") }).or_default() += 1;
+            *seen
+                .entry(if rs.is_empty() {
+                    "(accepted)".to_string()
+                } else {
+                    rs.join("+")
+                })
+                .or_default() += 1;
         }
         println!("  {:<16} reasons: {seen:?}", kind.as_str());
         if (clean as f64) < 0.95 * n as f64 {
-            failures.push(format!("{}: only {clean} of {n} fail nothing but their own check", kind.as_str()));
+            failures.push(format!(
+                "{}: only {clean} of {n} fail nothing but their own check",
+                kind.as_str()
+            ));
         }
     }
 
-    let good: Vec<&Vec<String>> = records.iter().filter(|(t, _)| t.is_none()).map(|(_, r)| r).collect();
+    let good: Vec<&Vec<String>> = records
+        .iter()
+        .filter(|(t, _)| t.is_none())
+        .map(|(_, r)| r)
+        .collect();
     let accepted = good.iter().filter(|r| r.is_empty()).count();
     let rate = accepted as f64 / good.len() as f64;
     let mut good_rejections: BTreeMap<&str, usize> = BTreeMap::new();
     for r in good.iter().flat_map(|r| r.iter()) {
         *good_rejections.entry(r.as_str()).or_default() += 1;
     }
-    println!("good samples: {accepted} of {} accepted ({:.1}%); rejections: {good_rejections:?}", good.len(), rate * 100.0);
+    println!(
+        "good samples: {accepted} of {} accepted ({:.1}%); rejections: {good_rejections:?}",
+        good.len(),
+        rate * 100.0
+    );
     if rate < 0.9 {
         failures.push(format!("good acceptance {rate:.3}"));
     }
