@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use seedstream_core::bus::inproc::{self, InProcPublisher};
@@ -22,7 +22,7 @@ use seedstream_core::spec::Job;
 use seedstream_core::state::{RedbState, StateStore};
 use seedstream_core::{Error, Result};
 use seedstream_generator::{Backend, Generator};
-use seedstream_validator::{Input, Validator};
+use seedstream_validator::{PreparedChunk, Validator};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -96,9 +96,11 @@ pub async fn run(job: Arc<Job>, backend: Backend, opts: EmbeddedOptions, cancel:
         workers.spawn(async move { (format!("generator-{i}"), seedstream_generator::run(g, rx, tx, c).await) });
     }
     drop((shard_rx, cand_tx));
+    let chunks = ChunkCache::new(&job);
     for i in 0..opts.validators.max(1) {
         let (j, v, rx, tx, c) = (job.clone(), validator.clone(), cand_rx.clone(), verdict_tx.clone(), run_cancel.clone());
-        workers.spawn(async move { (format!("validator-{i}"), validate_loop(j, v, rx, tx, c).await) });
+        let chunks = chunks.clone();
+        workers.spawn(async move { (format!("validator-{i}"), validate_loop(j, v, chunks, rx, tx, c).await) });
     }
     drop((cand_rx, verdict_tx));
 
@@ -229,10 +231,26 @@ async fn publish_round(
     Ok(())
 }
 
+/// Chunks prepared for scoring (tokenised, indexed) on first use, shared by validators:
+/// a chunk is scored against many records, so it is prepared once, not per record.
+#[derive(Clone)]
+pub struct ChunkCache(Arc<Vec<OnceLock<PreparedChunk>>>);
+
+impl ChunkCache {
+    /// An empty cache for `job`'s chunks.
+    pub fn new(job: &Job) -> Self {
+        Self(Arc::new((0..job.chunks.len()).map(|_| OnceLock::new()).collect()))
+    }
+    fn get(&self, job: &Job, validator: &Validator, chunk: usize) -> &PreparedChunk {
+        self.0[chunk].get_or_init(|| validator.prepare_chunk(&job.chunks[chunk].text))
+    }
+}
+
 /// One validator loop: score each candidate (per-record checks only) and pass it on.
 pub async fn validate_loop<C, P>(
     job: Arc<Job>,
     validator: Arc<Validator>,
+    chunks: ChunkCache,
     mut rx: C,
     tx: P,
     cancel: CancellationToken,
@@ -248,22 +266,21 @@ where
         };
         let Some(d) = d else { return Ok(()) };
         let c = d.msg.clone();
-        let verdict = score(&job, &validator, c);
+        let verdict = score(&job, &validator, &chunks, c);
         tx.publish(&verdict.candidate.key.record_id(&job.id), verdict).await?;
         d.ack();
     }
 }
 
 /// Score one candidate against its chunk.
-pub fn score(job: &Job, validator: &Validator, c: Candidate) -> Verdict {
+pub fn score(job: &Job, validator: &Validator, chunks: &ChunkCache, c: Candidate) -> Verdict {
     match &c.outcome {
         Ok(done) => {
             let round = RoundPlan { round: c.key.round, slots: 0, shard_size: job.spec.shard_size };
             let plan = plan_slot(job, &round, c.key.shard, c.key.slot);
-            let s = validator.score(&Input { fields: &done.fields, chunk: &job.chunks[plan.chunk].text });
+            let s = validator.score_prepared(&done.fields, chunks.get(job, validator, plan.chunk));
             Verdict { scores: s.scores, reasons: s.reasons, exact: s.signature.exact, minhash: s.signature.minhash, candidate: c }
         }
         Err(_) => Verdict { candidate: c, scores: Default::default(), reasons: vec![], exact: 0, minhash: vec![] },
     }
 }
-

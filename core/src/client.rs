@@ -163,8 +163,21 @@ impl EndpointPool {
         fields: &[String],
         cancel: &CancellationToken,
     ) -> Result<Completion, Failure> {
-        let body = bytes::Bytes::from(req.body());
-        let mut jitter = u64::from_le_bytes(req.cache_key()[..8].try_into().expect("8 bytes"));
+        let body = req.body();
+        let key = ChatRequest::cache_key_of(&body);
+        self.complete_body(body.into(), &key, fields, cancel).await
+    }
+
+    /// Send a request body already serialised (`key` is its cache key, which seeds the
+    /// backoff jitter), retrying as configured, and return the task fields.
+    pub async fn complete_body(
+        &self,
+        body: bytes::Bytes,
+        key: &[u8; 32],
+        fields: &[String],
+        cancel: &CancellationToken,
+    ) -> Result<Completion, Failure> {
+        let mut jitter = u64::from_le_bytes(key[..8].try_into().expect("8 bytes")) | 1;
         let mut last = String::new();
         let mut last_kind = "";
         for attempt in 0..=self.max_retries {

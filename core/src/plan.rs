@@ -124,7 +124,8 @@ pub struct HalfwaySnapshot {
 }
 
 /// Size of a round planned early, when the round before it is half decided, from the
-/// shortfall projected at that round's acceptance rate (floored at 5%), plus 10%.
+/// shortfall projected at that round's acceptance rate (floored at 5%), plus 10%, plus a
+/// margin of about two standard deviations.
 /// Running the next round beside the tail of the current one keeps the endpoints busy
 /// instead of idling for a whole round trip at each round boundary. 0 when no shortfall
 /// is projected (the usual rule then applies when the round ends).
@@ -144,7 +145,10 @@ pub fn early_round_size(target: u64, max_slots: u64, planned: u64, s: &HalfwaySn
     }
     let need_d = want - have;
     let slots = (need_d * 11).div_ceil(a * 10) as u64;
-    slots.max(1).min(left)
+    // Rejections in the second half vary (about √n): add two standard deviations so a
+    // third round, one more round trip, is rarely needed.
+    let margin = 2 * (slots as f64).sqrt().ceil() as u64 + 1;
+    (slots + margin).min(left)
 }
 
 /// Plan one slot: which chunk, which few-shot examples, which endpoint seed.
@@ -259,13 +263,13 @@ mod tests {
     fn early_round_sizes() {
         // 1000 of 2000 decided, 998 accepted: 2 short so far, 1000 left at 99.8% => 4 short.
         let s = HalfwaySnapshot { accepted_total: 998, round_accepted: 998, round_decided: 1000, round_slots: 2000 };
-        assert_eq!(early_round_size(2000, 8000, 2000, &s), 5);
+        assert_eq!(early_round_size(2000, 8000, 2000, &s), 5 + 2 * 3 + 1);
         // No projected shortfall: nothing early.
         let s = HalfwaySnapshot { accepted_total: 1000, round_accepted: 1000, round_decided: 1000, round_slots: 2000 };
         assert_eq!(early_round_size(2000, 8000, 2000, &s), 0);
         // Half rejected: 500 accepted, 1000 left at 50% => 1000 short => 2200 slots, within budget.
         let s = HalfwaySnapshot { accepted_total: 500, round_accepted: 500, round_decided: 1000, round_slots: 2000 };
-        assert_eq!(early_round_size(2000, 8000, 2000, &s), 2200);
+        assert_eq!(early_round_size(2000, 8000, 2000, &s), 2200 + 2 * 47 + 1);
         assert_eq!(early_round_size(2000, 3000, 2000, &s), 1000);
     }
 

@@ -60,9 +60,13 @@ impl ChatRequest {
     }
     /// Content address of the request (the response cache key).
     pub fn cache_key(&self) -> [u8; 32] {
+        Self::cache_key_of(&self.body())
+    }
+    /// Content address of a request body already serialised with [`ChatRequest::body`].
+    pub fn cache_key_of(body: &[u8]) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(b"seedstream-chat-v1\0");
-        h.update(self.body());
+        h.update(body);
         h.finalize().into()
     }
     /// sha256 of the messages alone (provenance).

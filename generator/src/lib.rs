@@ -88,11 +88,17 @@ impl Generator {
                 return Ok(Candidate { job_id: self.job.id.clone(), key, prompt_sha256: String::new(), outcome, cached: false, latency_us: 0 });
             }
         };
+        let body = req.body();
         let cache_key = match &self.backend {
-            Backend::Remote(_) => req.cache_key(),
+            Backend::Remote(_) => ChatRequest::cache_key_of(&body),
             Backend::Local(_, file) => {
                 use sha2::Digest;
-                sha2::Sha256::new().chain_update(req.cache_key()).chain_update(b"local\0").chain_update(file.as_bytes()).finalize().into()
+                sha2::Sha256::new()
+                    .chain_update(ChatRequest::cache_key_of(&body))
+                    .chain_update(b"local\0")
+                    .chain_update(file.as_bytes())
+                    .finalize()
+                    .into()
             }
         };
         let prompt_sha256 = req.prompt_sha256();
@@ -103,7 +109,7 @@ impl Generator {
         }
         let started = Instant::now();
         let outcome = match &self.backend {
-            Backend::Remote(pool) => pool.complete(&req, &self.job.spec.task.fields, cancel).await,
+            Backend::Remote(pool) => pool.complete_body(body.into(), &cache_key, &self.job.spec.task.fields, cancel).await,
             Backend::Local(model, _) => local_complete(model.clone(), req.clone(), self.job.spec.task.fields.clone()).await,
         };
         if let Err(f) = &outcome {

@@ -54,4 +54,25 @@ impl Rng {
     pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }
+
+    /// An index drawn with probability proportional to `weights[i]` (uniform when all are 0).
+    pub(crate) fn weighted(&mut self, weights: &[usize]) -> usize {
+        let total: usize = weights.iter().sum();
+        if total == 0 {
+            return self.below(weights.len());
+        }
+        let mut x = self.below(total);
+        for (i, &w) in weights.iter().enumerate() {
+            if x < w {
+                return i;
+            }
+            x -= w;
+        }
+        weights.len() - 1
+    }
+
+    /// [`Rng::pick`] for lists of string literals.
+    pub(crate) fn pick_str(&mut self, items: &[&'static str]) -> &'static str {
+        items[self.below(items.len())]
+    }
 }

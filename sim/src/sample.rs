@@ -194,29 +194,39 @@ impl Qa {
     }
 }
 
-/// Function words: not used as question keywords, trimmed from window ends.
+/// Function words: not used as question keywords, trimmed from window ends. A superset of
+/// the validator's stopwords, so a question keyword always counts as a content word there.
+#[rustfmt::skip]
 const STOPWORDS: &[&str] = &[
-    "a", "about", "after", "all", "also", "although", "an", "and", "any", "are", "as", "at", "be",
-    "because", "been", "before", "being", "between", "both", "but", "by", "can", "could", "did",
-    "do", "does", "during", "each", "either", "for", "from", "had", "has", "have", "he", "her",
-    "his", "how", "however", "if", "in", "into", "is", "it", "its", "many", "may", "might", "more",
-    "most", "much", "must", "no", "not", "now", "of", "on", "once", "one", "only", "or", "other",
-    "our", "over", "same", "she", "should", "since", "so", "some", "such", "than", "that", "the",
-    "their", "them", "then", "there", "these", "they", "this", "those", "through", "thus", "to",
-    "too", "under", "until", "up", "upon", "very", "was", "we", "were", "what", "when", "where",
-    "whether", "which", "while", "who", "whose", "why", "will", "with", "within", "without",
-    "would", "yet", "you", "your",
+    "a", "about", "above", "across", "after", "again", "against", "all", "almost", "along", "also",
+    "although", "am", "among", "an", "and", "another", "any", "are", "aren", "around", "as", "at",
+    "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can",
+    "cannot", "could", "did", "didn", "do", "does", "doesn", "doing", "don", "down", "during",
+    "each", "either", "else", "etc", "even", "ever", "every", "few", "for", "from", "further",
+    "furthermore", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him",
+    "himself", "his", "how", "however", "i", "if", "in", "into", "is", "isn", "it", "its", "itself",
+    "just", "ll", "many", "may", "me", "might", "more", "moreover", "most", "much", "must", "my",
+    "myself", "neither", "no", "nor", "not", "now", "of", "off", "often", "on", "once", "one",
+    "only", "onto", "or", "other", "others", "our", "ours", "ourselves", "out", "over", "own",
+    "per", "quite", "rather", "re", "same", "shall", "she", "should", "since", "so", "some", "such",
+    "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these",
+    "they", "this", "those", "though", "through", "thus", "to", "too", "toward", "towards", "under",
+    "until", "up", "upon", "us", "ve", "very", "via", "was", "wasn", "we", "were", "weren", "what",
+    "when", "where", "whether", "which", "while", "who", "whom", "whose", "why", "will", "with",
+    "within", "without", "would", "yet", "you", "your", "yours", "yourself", "yourselves",
 ];
 
 /// Words a window does not start with (they lean on what came before).
+#[rustfmt::skip]
 const LEADING_CONNECTORS: &[&str] = &[
     "and", "or", "but", "which", "that", "while", "so", "because", "as", "whereas", "who", "whose",
     "where",
 ];
 
 fn is_stop(word: &str) -> bool {
-    let w = word.to_lowercase();
-    STOPWORDS.contains(&w.as_str())
+    STOPWORDS
+        .binary_search(&word.to_lowercase().as_str())
+        .is_ok()
 }
 
 const LEAD_INS: &[&str] = &[
@@ -236,6 +246,14 @@ const LEAD_INS: &[&str] = &[
     "As the passage puts it, ",
     "We are told that ",
     "Reportedly, ",
+    "The text explains that ",
+    "In summary, ",
+    "Notably, ",
+    "As stated, ",
+    "The author notes that ",
+    "Simply put, ",
+    "To summarise, ",
+    "The source explains that ",
 ];
 
 const CONNECTIVES: &[&str] = &[
@@ -262,6 +280,16 @@ const SINGLE_TEMPLATES: &[&str] = &[
     "Can you summarize what is said about {a}?",
     "What should a reader know about {a}?",
     "What point is made about {a}?",
+    "What is known about {a}?",
+    "What can you tell me about {a}?",
+    "What does the source report on {a}?",
+    "What information is there on {a}?",
+    "What is the role of {a}?",
+    "What happens with {a}?",
+    "How is {a} characterized?",
+    "What does the author note about {a}?",
+    "What is notable about {a}?",
+    "What facts concern {a}?",
 ];
 
 const DOUBLE_TEMPLATES: &[&str] = &[
@@ -275,49 +303,24 @@ const DOUBLE_TEMPLATES: &[&str] = &[
     "What do we learn about {a} and about {b}?",
     "Which facts are given about {a} and {b}?",
     "How do {a} and {b} fit together here?",
+    "What is the link between {a} and {b}?",
+    "How are {a} and {b} connected?",
+    "What does the text tell us about {a} and {b}?",
+    "Why are {a} and {b} mentioned together?",
+    "What role do {a} and {b} play?",
+    "How does the source connect {a} with {b}?",
+    "What is said of {a} in relation to {b}?",
+    "Which points involve {a} and {b}?",
 ];
 
+#[rustfmt::skip]
 const NEAR_DUPLICATE_WORDS: &[&str] = &[
-    "overall",
-    "indeed",
-    "notably",
-    "clearly",
-    "generally",
-    "essentially",
-    "broadly",
-    "today",
-    "reportedly",
-    "apparently",
-    "evidently",
-    "ultimately",
-    "currently",
-    "historically",
-    "typically",
-    "usually",
-    "largely",
-    "mainly",
-    "primarily",
-    "certainly",
-    "arguably",
-    "basically",
-    "naturally",
-    "obviously",
-    "plainly",
-    "simply",
-    "surely",
-    "truly",
-    "admittedly",
-    "accordingly",
-    "consequently",
-    "hence",
-    "therefore",
-    "likewise",
-    "similarly",
-    "interestingly",
-    "fundamentally",
-    "chiefly",
-    "mostly",
-    "really",
+    "overall", "indeed", "notably", "clearly", "generally", "essentially", "broadly", "today",
+    "reportedly", "apparently", "evidently", "ultimately", "currently", "historically", "typically",
+    "usually", "largely", "mainly", "primarily", "certainly", "arguably", "basically", "naturally",
+    "obviously", "plainly", "simply", "surely", "truly", "admittedly", "accordingly",
+    "consequently", "hence", "therefore", "likewise", "similarly", "interestingly", "fundamentally",
+    "chiefly", "mostly", "really",
 ];
 
 /// Unrelated subjects for off-topic samples: (questions, answers).
@@ -571,9 +574,11 @@ impl<'a> Doc<'a> {
                 topic: "the document".into(),
             };
         }
-        let a = *rng.pick(&usable);
+        // Longer sentences offer more distinct windows: pick them more often.
+        let weights: Vec<usize> = usable.iter().map(|&s| self.len(s)).collect();
+        let a = usable[rng.weighted(&weights)];
         let mut first = self.window(a, 7, 15, rng);
-        let second = if usable.len() >= 2 && rng.chance(0.6) {
+        let second = if usable.len() >= 2 && rng.chance(0.8) {
             let mut b = *rng.pick(&usable);
             if b == a {
                 b = usable[(usable.iter().position(|&x| x == a).unwrap_or(0) + 1) % usable.len()];
@@ -613,12 +618,23 @@ impl<'a> Doc<'a> {
                 .replace("{b}", y),
             _ => rng.pick(SINGLE_TEMPLATES).replace("{a}", &topic),
         };
-        let lead = *rng.pick(LEAD_INS);
+        let mut lead = rng.pick_str(LEAD_INS);
+        let mut connective = if second.is_some() {
+            rng.pick_str(CONNECTIVES)
+        } else {
+            ""
+        };
+        // Framing words are not in the chunk: keep them a small share of a short answer.
+        let body =
+            content_words(&first.text()) + second.as_ref().map_or(0, |w| content_words(&w.text()));
+        if body < 2 * (content_words(lead) + content_words(connective)) + 1 {
+            lead = "";
+            connective = ", and ";
+        }
         let mut answer = String::new();
         answer.push_str(lead);
         answer.push_str(&first.text_after(!lead.is_empty()));
         if let Some(second) = second {
-            let connective = rng.pick::<&str>(CONNECTIVES);
             answer.push_str(connective);
             answer.push_str(&second.text_after(true));
         }
@@ -833,6 +849,14 @@ impl Window {
     }
 }
 
+/// Words of `text` that the validator counts as content words (approximately).
+fn content_words(text: &str) -> usize {
+    text.split_whitespace()
+        .map(clean)
+        .filter(|w| w.chars().filter(|c| c.is_alphabetic()).count() >= 2 && !is_stop(w))
+        .count()
+}
+
 /// A phrase for a question, preferring multi-word ones (more specific).
 fn pick_phrase(phrases: &[String], rng: &mut Rng) -> Option<String> {
     let multi: Vec<&String> = phrases.iter().filter(|p| p.contains(' ')).collect();
@@ -951,17 +975,17 @@ fn numbers_in(text: &str) -> Vec<String> {
     out
 }
 
+#[rustfmt::skip]
 const FIRST_NAMES: &[&str] = &[
     "jane", "omar", "li", "maria", "tom", "aisha", "pedro", "nina", "ken", "sara",
 ];
+#[rustfmt::skip]
 const LAST_NAMES: &[&str] = &[
     "doe", "haddad", "wei", "rossi", "baker", "khan", "silva", "berg", "ito", "novak",
 ];
+#[rustfmt::skip]
 const DOMAINS: &[&str] = &[
-    "example.com",
-    "example.org",
-    "mail.example.net",
-    "corp.example.com",
+    "example.com", "example.org", "mail.example.net", "corp.example.com",
 ];
 
 /// A sentence with a (fictional) email address and phone number.
@@ -1205,6 +1229,12 @@ rising by 12 metres and fish stocks returning.";
         assert!(m.contains_key("question") && m.contains_key("answer"));
         let m = sample("", &qa_fields(), 5, &BadRates::uniform(0.2));
         assert!(m["answer"].as_str().is_some());
+    }
+
+    #[test]
+    fn stopwords_are_sorted_for_binary_search() {
+        assert!(STOPWORDS.windows(2).all(|w| w[0] < w[1]));
+        assert!(is_stop("The") && is_stop("another") && !is_stop("river"));
     }
 
     #[test]

@@ -619,7 +619,12 @@ async fn models(State(sim): State<Arc<Sim>>) -> Response {
         "data": [{ "id": sim.args.model, "object": "model", "created": 0, "owned_by": MODEL_OWNER }],
     });
     // Not counted in /stats, which is about chat completions.
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn stats(State(sim): State<Arc<Sim>>) -> Response {
