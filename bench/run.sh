@@ -21,7 +21,7 @@ work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"' EXIT
 python3 bench/make_corpus.py "$work"
 
-printf '%-12s %8s %8s %10s %10s %11s %11s %9s %8s %7s\n' setting ideal_s wall_s efficiency pipeline_s pipe_effic cpu_ms/rec rss_MB accepted rounds
+printf '%-12s %8s %8s %10s %10s %11s %11s %9s %8s %7s %11s\n' setting ideal_s wall_s efficiency pipeline_s pipe_effic cpu_ms/rec rss_MB accepted rounds sim_cpu/req
 for s in $SETTINGS; do
   lat="${s%%:*}"; conc="${s##*:}"
   "$BIN" sim --listen 127.0.0.1:0 --latency-ms "$lat" --max-concurrency "$conc" > "$work/sim.out" &
@@ -43,9 +43,10 @@ for s in $SETTINGS; do
   out="$work/out-$lat-$conc"
   /usr/bin/time -f '%e %U %S %M' -o "$work/time.txt" "$BIN" run "$work/job.yaml" --out "$out" --quiet 2> "$work/run.err" \
     || { cat "$work/run.err"; exit 1; }
+  sim_ticks="$(awk '{print $14 + $15}' /proc/$sim_pid/stat)"
   kill "$sim_pid"; wait "$sim_pid" 2>/dev/null || true
   read -r wall user sys rss_kb < "$work/time.txt"
-  python3 - "$N" "$lat" "$conc" "$wall" "$user" "$sys" "$rss_kb" "$out/manifest.json" <<'PY'
+  python3 - "$N" "$lat" "$conc" "$wall" "$user" "$sys" "$rss_kb" "$out/manifest.json" "$sim_ticks" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 n, lat, conc = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 wall, user, sys_, rss = float(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7])
@@ -53,6 +54,7 @@ m = json.load(open(sys.argv[8]))
 ideal = n * lat / 1000 / conc
 pipe = m["wall_ms"] / 1000
 print(f"{int(lat)}ms/{conc:<6} {ideal:8.3f} {wall:8.3f} {ideal / wall:10.3f} {pipe:10.3f} {ideal / pipe:11.3f} "
-      f"{(user + sys_) * 1000 / n:11.3f} {rss / 1024:9.1f} {m['counts']['accepted']:8} {m['counts']['rounds']:7}")
+      f"{(user + sys_) * 1000 / n:11.3f} {rss / 1024:9.1f} {m['counts']['accepted']:8} {m['counts']['rounds']:7} "
+      f"{int(sys.argv[9]) / int(sys.argv[10]) * 1000 / n:11.3f}")
 PY
 done

@@ -75,7 +75,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     rt.block_on(async move {
         match cli.command {
             Command::Run(args) => run(args).await,
@@ -98,7 +101,8 @@ fn shutdown_on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -118,7 +122,10 @@ fn fail(e: &Error) -> ExitCode {
 }
 
 async fn run(args: RunArgs) -> ExitCode {
-    let overrides = Overrides { endpoints: args.endpoints, output_dir: args.out };
+    let overrides = Overrides {
+        endpoints: args.endpoints,
+        output_dir: args.out,
+    };
     let job = match Job::load(&args.job, &overrides) {
         Ok(j) => Arc::new(j),
         Err(e) => return fail(&e),
@@ -150,11 +157,22 @@ async fn run(args: RunArgs) -> ExitCode {
                         std::env::var("XDG_CACHE_HOME").ok(),
                         std::env::var("HOME").ok(),
                     );
-                    eprintln!("local model: using the cache at {} (fetched on first use)", cache.display());
-                    match tokio::task::spawn_blocking(move || seedstream_local::ensure_default_model(&cache)).await {
+                    eprintln!(
+                        "local model: using the cache at {} (fetched on first use)",
+                        cache.display()
+                    );
+                    match tokio::task::spawn_blocking(move || {
+                        seedstream_local::ensure_default_model(&cache)
+                    })
+                    .await
+                    {
                         Ok(Ok(p)) => p,
-                        Ok(Err(e)) => return fail(&Error::Endpoint(format!("fetching the local model: {e}"))),
-                        Err(e) => return fail(&Error::Endpoint(format!("fetching the local model: {e}"))),
+                        Ok(Err(e)) => {
+                            return fail(&Error::Endpoint(format!("fetching the local model: {e}")))
+                        }
+                        Err(e) => {
+                            return fail(&Error::Endpoint(format!("fetching the local model: {e}")))
+                        }
                     }
                 }
             };
@@ -168,7 +186,7 @@ async fn run(args: RunArgs) -> ExitCode {
         generators: args.generators.max(1),
         validators: args.validators.max(1),
         quiet: args.quiet,
-        cache_flush: Duration::from_millis(25),
+        cache_flush: Duration::from_millis(250),
     };
     let cancel = shutdown_on_signal();
     match seedstream_coordinator::run(job.clone(), backend, opts, cancel).await {
@@ -189,7 +207,10 @@ async fn run(args: RunArgs) -> ExitCode {
                 let list: Vec<String> = reasons.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 eprintln!("rejections: {}", list.join(", "));
             }
-            eprintln!("wrote {}/samples.jsonl, rejected.jsonl, manifest.json", o.out_dir.display());
+            eprintln!(
+                "wrote {}/samples.jsonl, rejected.jsonl, manifest.json",
+                o.out_dir.display()
+            );
             match o.status {
                 Status::Complete => ExitCode::SUCCESS,
                 Status::BudgetSpent => {

@@ -15,24 +15,46 @@ fn local_model_job_writes_well_formed_records() {
     let yaml = std::fs::read_to_string(ex.join("job.yaml"))
         .unwrap()
         .replace("path: docs/", &format!("path: {}/docs/", ex.display()))
-        .replace("seed_examples: seeds.jsonl", &format!("seed_examples: {}/seeds.jsonl", ex.display()))
+        .replace(
+            "seed_examples: seeds.jsonl",
+            &format!("seed_examples: {}/seeds.jsonl", ex.display()),
+        )
         .replace("target: 6", "target: 2")
         .replace("max_slots: 60", "max_slots: 4");
     std::fs::write(&job, yaml).unwrap();
     let out = dir.join("out");
-    let o = Command::new(BIN).arg("run").arg(&job).arg("--out").arg(&out).arg("--quiet").output().unwrap();
+    let o = Command::new(BIN)
+        .arg("run")
+        .arg(&job)
+        .arg("--out")
+        .arg(&out)
+        .arg("--quiet")
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     // 0: target met; 3: the budget of 4 slots ran out first (a 135M model is weak).
-    assert!(matches!(o.status.code(), Some(0) | Some(3)), "local job failed: {err}");
+    assert!(
+        matches!(o.status.code(), Some(0) | Some(3)),
+        "local job failed: {err}"
+    );
     let m = manifest(&out);
     assert_eq!(m["model"]["backend"], "local");
     let samples = lines(&out.join("samples.jsonl"));
     let rejected = lines(&out.join("rejected.jsonl"));
-    assert_eq!(samples.len() + rejected.len(), m["counts"]["planned"].as_u64().unwrap() as usize);
-    assert!(m["counts"]["answers_from_endpoint"].as_u64().unwrap() > 0, "the model answered nothing");
+    assert_eq!(
+        samples.len() + rejected.len(),
+        m["counts"]["planned"].as_u64().unwrap() as usize
+    );
+    assert!(
+        m["counts"]["answers_from_endpoint"].as_u64().unwrap() > 0,
+        "the model answered nothing"
+    );
     for r in &samples {
         for f in ["question", "answer"] {
-            assert!(r[f].as_str().is_some_and(|s| !s.trim().is_empty()), "accepted record without {f}: {r}");
+            assert!(
+                r[f].as_str().is_some_and(|s| !s.trim().is_empty()),
+                "accepted record without {f}: {r}"
+            );
         }
         assert!(r["scores"]["faithfulness"].as_f64().is_some(), "{r}");
         assert!(r["provenance"]["prompt_sha256"].as_str().unwrap().len() == 64);
@@ -41,7 +63,10 @@ fn local_model_job_writes_well_formed_records() {
         let reasons = r["reasons"].as_array().unwrap();
         assert!(!reasons.is_empty(), "rejected without reasons: {r}");
         for x in reasons {
-            assert!(x["code"].as_str().is_some() && x["detail"].as_str().is_some(), "{r}");
+            assert!(
+                x["code"].as_str().is_some() && x["detail"].as_str().is_some(),
+                "{r}"
+            );
         }
     }
     if o.status.code() == Some(0) {

@@ -36,7 +36,11 @@ impl AtomicFile {
             dest.extension().and_then(|e| e.to_str()).unwrap_or("")
         ));
         let f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        Ok(Self { tmp, dest: dest.to_path_buf(), w: BufWriter::with_capacity(1 << 16, f) })
+        Ok(Self {
+            tmp,
+            dest: dest.to_path_buf(),
+            w: BufWriter::with_capacity(1 << 16, f),
+        })
     }
     /// Append bytes.
     pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
@@ -44,7 +48,10 @@ impl AtomicFile {
     }
     /// Flush, fsync, rename into place.
     pub fn commit(self) -> Result<()> {
-        let f = self.w.into_inner().map_err(|e| Error::io(&self.tmp, e.into_error()))?;
+        let f = self
+            .w
+            .into_inner()
+            .map_err(|e| Error::io(&self.tmp, e.into_error()))?;
         f.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
         std::fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io(&self.dest, e))
     }
@@ -109,7 +116,11 @@ impl Assembler {
         Ok(Self {
             dedup: DedupIndex::new(&job.spec.validate),
             job,
-            round: RoundPlan { round: 0, slots: 0, shard_size: 1 },
+            round: RoundPlan {
+                round: 0,
+                slots: 0,
+                shard_size: 1,
+            },
             queued: VecDeque::new(),
             next: 0,
             round_accepted: 0,
@@ -171,8 +182,14 @@ impl Assembler {
             }
             let shard = (self.next / self.round.shard_size as u64) as u32;
             let slot = (self.next % self.round.shard_size as u64) as u32;
-            let key = SlotKey { round: self.round.round, shard, slot };
-            let Some(v) = self.pending.remove(&key) else { break };
+            let key = SlotKey {
+                round: self.round.round,
+                shard,
+                slot,
+            };
+            let Some(v) = self.pending.remove(&key) else {
+                break;
+            };
             if self.decide(v)? {
                 self.round_accepted += 1;
             }
@@ -206,7 +223,12 @@ impl Assembler {
         }
         let mut reasons = v.reasons.clone();
         match &c.outcome {
-            Err(f) => reasons = vec![Reason::new(&f.code, format!("{} (after {} attempts)", f.detail, f.attempts))],
+            Err(f) => {
+                reasons = vec![Reason::new(
+                    &f.code,
+                    format!("{} (after {} attempts)", f.detail, f.attempts),
+                )]
+            }
             Ok(done) => {
                 // Tokens this run paid for; cached answers were paid by an earlier run.
                 if !c.cached {
@@ -214,13 +236,22 @@ impl Assembler {
                     t.completion_tokens += done.usage.completion_tokens;
                 }
                 if reasons.is_empty() {
-                    let sig = Signature { exact: v.exact, minhash: v.minhash.clone() };
+                    let sig = Signature {
+                        exact: v.exact,
+                        minhash: v.minhash.clone(),
+                    };
                     if let Some(r) = self.dedup.check(&sig) {
                         reasons.push(r);
                     } else if t.accepted < self.job.spec.target {
                         self.dedup.insert(&id, &sig);
                     } else {
-                        reasons.push(Reason::new(codes::OVER_TARGET, format!("the job's target of {} records was already met", self.job.spec.target)));
+                        reasons.push(Reason::new(
+                            codes::OVER_TARGET,
+                            format!(
+                                "the job's target of {} records was already met",
+                                self.job.spec.target
+                            ),
+                        ));
                     }
                 }
             }
@@ -262,7 +293,10 @@ impl Assembler {
         let mut m = Map::new();
         if let Ok(done) = &c.outcome {
             for f in &job.spec.task.fields {
-                m.insert(f.clone(), done.fields.get(f).cloned().unwrap_or(Value::Null));
+                m.insert(
+                    f.clone(),
+                    done.fields.get(f).cloned().unwrap_or(Value::Null),
+                );
             }
         }
         m.insert("id".into(), json!(id));

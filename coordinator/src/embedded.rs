@@ -46,7 +46,12 @@ pub struct EmbeddedOptions {
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        Self { generators: 2, validators: 2, quiet: false, cache_flush: Duration::from_millis(25) }
+        Self {
+            generators: 2,
+            validators: 2,
+            quiet: false,
+            cache_flush: Duration::from_millis(250),
+        }
     }
 }
 
@@ -74,12 +79,21 @@ pub struct Outcome {
 pub type RunError = Error;
 
 /// Run `job` to the end in this process.
-pub async fn run(job: Arc<Job>, backend: Backend, opts: EmbeddedOptions, cancel: CancellationToken) -> Result<Outcome> {
+pub async fn run(
+    job: Arc<Job>,
+    backend: Backend,
+    opts: EmbeddedOptions,
+    cancel: CancellationToken,
+) -> Result<Outcome> {
     let started = Instant::now();
     let out_dir = job.output_dir.clone();
     std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
     let state_cancel = CancellationToken::new();
-    let state = RedbState::open(&out_dir.join(".seedstream").join("cache.redb"), opts.cache_flush, state_cancel.clone())?;
+    let state = RedbState::open(
+        &out_dir.join(".seedstream").join("cache.redb"),
+        opts.cache_flush,
+        state_cancel.clone(),
+    )?;
 
     let capacity = backend.capacity();
     let gen = Generator::new(job.clone(), backend, state.clone());
@@ -92,25 +106,53 @@ pub async fn run(job: Arc<Job>, backend: Backend, opts: EmbeddedOptions, cancel:
     let run_cancel = cancel.child_token();
     let mut workers: JoinSet<(String, Result<()>)> = JoinSet::new();
     for i in 0..opts.generators.max(1) {
-        let (g, rx, tx, c) = (gen.clone(), shard_rx.clone(), cand_tx.clone(), run_cancel.clone());
-        workers.spawn(async move { (format!("generator-{i}"), seedstream_generator::run(g, rx, tx, c).await) });
+        let (g, rx, tx, c) = (
+            gen.clone(),
+            shard_rx.clone(),
+            cand_tx.clone(),
+            run_cancel.clone(),
+        );
+        workers.spawn(async move {
+            (
+                format!("generator-{i}"),
+                seedstream_generator::run(g, rx, tx, c).await,
+            )
+        });
     }
     drop((shard_rx, cand_tx));
     let chunks = ChunkCache::new(&job);
     for i in 0..opts.validators.max(1) {
-        let (j, v, rx, tx, c) = (job.clone(), validator.clone(), cand_rx.clone(), verdict_tx.clone(), run_cancel.clone());
+        let (j, v, rx, tx, c) = (
+            job.clone(),
+            validator.clone(),
+            cand_rx.clone(),
+            verdict_tx.clone(),
+            run_cancel.clone(),
+        );
         let chunks = chunks.clone();
-        workers.spawn(async move { (format!("validator-{i}"), validate_loop(j, v, chunks, rx, tx, c).await) });
+        workers.spawn(async move {
+            (
+                format!("validator-{i}"),
+                validate_loop(j, v, chunks, rx, tx, c).await,
+            )
+        });
     }
     drop((cand_rx, verdict_tx));
 
     let progress = Arc::new(Progress::default());
     let display_stop = CancellationToken::new();
-    let display = spawn_display(progress.clone(), job.spec.target, opts.quiet, display_stop.clone());
+    let display = spawn_display(
+        progress.clone(),
+        job.spec.target,
+        opts.quiet,
+        display_stop.clone(),
+    );
 
     let mut assembler = Assembler::new(job.clone(), &out_dir)?;
     let shard_size = job.spec.shard_size;
-    let window = Arc::new(Semaphore::new((4 * capacity).max(1024) + shard_size as usize));
+    let window = Arc::new(Semaphore::new(
+        (4 * capacity).max(1024) + shard_size as usize,
+    ));
     let mut planned = 0u64;
     let mut rounds = 0u32;
     let mut publishers: JoinSet<Result<()>> = JoinSet::new();
@@ -190,7 +232,11 @@ pub async fn run(job: Arc<Job>, backend: Backend, opts: EmbeddedOptions, cancel:
     result?;
     flushed?;
 
-    let status = if assembler.totals.accepted >= job.spec.target { Status::Complete } else { Status::BudgetSpent };
+    let status = if assembler.totals.accepted >= job.spec.target {
+        Status::Complete
+    } else {
+        Status::BudgetSpent
+    };
     let totals = assembler.commit()?;
     let facts = RunFacts {
         status: match status {
@@ -206,7 +252,11 @@ pub async fn run(job: Arc<Job>, backend: Backend, opts: EmbeddedOptions, cancel:
     let mut bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
     bytes.push(b'\n');
     write_atomic(&out_dir.join("manifest.json"), &bytes)?;
-    Ok(Outcome { status, manifest, out_dir })
+    Ok(Outcome {
+        status,
+        manifest,
+        out_dir,
+    })
 }
 
 /// Publish every shard of `round`, taking window permits first (backpressure).
@@ -225,8 +275,15 @@ async fn publish_round(
         };
         // The assembler returns the permits as it decides the slots.
         permits.forget();
-        let task = ShardTask { job_id: job_id.clone(), round: round.round, shard, slots, shard_size: round.shard_size };
-        tx.publish(&format!("{}/{}", round.round, shard), task).await?;
+        let task = ShardTask {
+            job_id: job_id.clone(),
+            round: round.round,
+            shard,
+            slots,
+            shard_size: round.shard_size,
+        };
+        tx.publish(&format!("{}/{}", round.round, shard), task)
+            .await?;
     }
     Ok(())
 }
@@ -239,7 +296,9 @@ pub struct ChunkCache(Arc<Vec<OnceLock<PreparedChunk>>>);
 impl ChunkCache {
     /// An empty cache for `job`'s chunks.
     pub fn new(job: &Job) -> Self {
-        Self(Arc::new((0..job.chunks.len()).map(|_| OnceLock::new()).collect()))
+        Self(Arc::new(
+            (0..job.chunks.len()).map(|_| OnceLock::new()).collect(),
+        ))
     }
     fn get(&self, job: &Job, validator: &Validator, chunk: usize) -> &PreparedChunk {
         self.0[chunk].get_or_init(|| validator.prepare_chunk(&job.chunks[chunk].text))
@@ -267,7 +326,8 @@ where
         let Some(d) = d else { return Ok(()) };
         let c = d.msg.clone();
         let verdict = score(&job, &validator, &chunks, c);
-        tx.publish(&verdict.candidate.key.record_id(&job.id), verdict).await?;
+        tx.publish(&verdict.candidate.key.record_id(&job.id), verdict)
+            .await?;
         d.ack();
     }
 }
@@ -276,11 +336,27 @@ where
 pub fn score(job: &Job, validator: &Validator, chunks: &ChunkCache, c: Candidate) -> Verdict {
     match &c.outcome {
         Ok(done) => {
-            let round = RoundPlan { round: c.key.round, slots: 0, shard_size: job.spec.shard_size };
+            let round = RoundPlan {
+                round: c.key.round,
+                slots: 0,
+                shard_size: job.spec.shard_size,
+            };
             let plan = plan_slot(job, &round, c.key.shard, c.key.slot);
             let s = validator.score_prepared(&done.fields, chunks.get(job, validator, plan.chunk));
-            Verdict { scores: s.scores, reasons: s.reasons, exact: s.signature.exact, minhash: s.signature.minhash, candidate: c }
+            Verdict {
+                scores: s.scores,
+                reasons: s.reasons,
+                exact: s.signature.exact,
+                minhash: s.signature.minhash,
+                candidate: c,
+            }
         }
-        Err(_) => Verdict { candidate: c, scores: Default::default(), reasons: vec![], exact: 0, minhash: vec![] },
+        Err(_) => Verdict {
+            candidate: c,
+            scores: Default::default(),
+            reasons: vec![],
+            exact: 0,
+            minhash: vec![],
+        },
     }
 }

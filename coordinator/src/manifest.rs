@@ -45,8 +45,16 @@ fn summary(h: &Histogram<u64>, scale: f64, offset: u64) -> Value {
 /// Build the manifest.
 pub fn build(job: &Job, totals: &Totals, facts: &RunFacts<'_>) -> Value {
     let m = &job.spec.model;
-    let scores: BTreeMap<&String, Value> = totals.scores.iter().map(|(k, h)| (k, summary(h, 10_000.0, 1))).collect();
-    let latency = totals.latency_us.as_ref().map(|h| summary(h, 1000.0, 0)).unwrap_or(json!({"count": 0}));
+    let scores: BTreeMap<&String, Value> = totals
+        .scores
+        .iter()
+        .map(|(k, h)| (k, summary(h, 10_000.0, 1)))
+        .collect();
+    let latency = totals
+        .latency_us
+        .as_ref()
+        .map(|h| summary(h, 1000.0, 0))
+        .unwrap_or(json!({"count": 0}));
     json!({
         "manifest_version": MANIFEST_VERSION,
         "status": facts.status,

@@ -21,7 +21,12 @@ pub struct Progress {
 }
 
 /// Show progress toward `target` until `stop` is cancelled.
-pub fn spawn_display(p: Arc<Progress>, target: u64, quiet: bool, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+pub fn spawn_display(
+    p: Arc<Progress>,
+    target: u64,
+    quiet: bool,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         if quiet {
             return;
@@ -31,13 +36,19 @@ pub fn spawn_display(p: Arc<Progress>, target: u64, quiet: bool, stop: Cancellat
         let bar = tty.then(|| {
             let b = indicatif::ProgressBar::new(target);
             b.set_style(
-                indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} accepted {msg}")
-                    .expect("template")
-                    .progress_chars("=> "),
+                indicatif::ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:40}] {pos}/{len} accepted {msg}",
+                )
+                .expect("template")
+                .progress_chars("=> "),
             );
             b
         });
-        let every = if tty { Duration::from_millis(200) } else { Duration::from_secs(5) };
+        let every = if tty {
+            Duration::from_millis(200)
+        } else {
+            Duration::from_secs(5)
+        };
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}

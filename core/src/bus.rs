@@ -23,7 +23,10 @@ impl<M> Delivery<M> {
     }
     /// A delivery whose `ack` runs `acker` (e.g. marks an offset committable).
     pub fn with_ack(msg: M, acker: Box<dyn FnOnce() + Send>) -> Self {
-        Self { msg, acker: Some(acker) }
+        Self {
+            msg,
+            acker: Some(acker),
+        }
     }
     /// Acknowledge; returns the message.
     pub fn ack(mut self) -> M {
@@ -63,7 +66,9 @@ pub mod inproc {
     }
     impl<M> Clone for InProcPublisher<M> {
         fn clone(&self) -> Self {
-            Self { tx: self.tx.clone() }
+            Self {
+                tx: self.tx.clone(),
+            }
         }
     }
 
@@ -73,20 +78,30 @@ pub mod inproc {
     }
     impl<M> Clone for InProcConsumer<M> {
         fn clone(&self) -> Self {
-            Self { rx: self.rx.clone() }
+            Self {
+                rx: self.rx.clone(),
+            }
         }
     }
 
     /// A topic holding at most `capacity` messages.
     pub fn topic<M: Send + 'static>(capacity: usize) -> (InProcPublisher<M>, InProcConsumer<M>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        (InProcPublisher { tx }, InProcConsumer { rx: Arc::new(Mutex::new(rx)) })
+        (
+            InProcPublisher { tx },
+            InProcConsumer {
+                rx: Arc::new(Mutex::new(rx)),
+            },
+        )
     }
 
     #[async_trait]
     impl<M: Send + 'static> Publisher<M> for InProcPublisher<M> {
         async fn publish(&self, _key: &str, msg: M) -> Result<()> {
-            self.tx.send(msg).await.map_err(|_| Error::Bus("topic has no consumer".into()))
+            self.tx
+                .send(msg)
+                .await
+                .map_err(|_| Error::Bus("topic has no consumer".into()))
         }
     }
 
@@ -120,7 +135,9 @@ pub mod contract {
         for mut c in consumers {
             tasks.push(tokio::spawn(async move {
                 let mut got = Vec::new();
-                while let Ok(Ok(Some(d))) = tokio::time::timeout(Duration::from_secs(5), c.recv()).await {
+                while let Ok(Ok(Some(d))) =
+                    tokio::time::timeout(Duration::from_secs(5), c.recv()).await
+                {
                     got.push(d.ack());
                     if got.len() as u64 == n {
                         break;
@@ -134,7 +151,11 @@ pub mod contract {
         for t in tasks {
             all.extend(t.await.unwrap());
         }
-        assert_eq!(all, (0..n).collect::<BTreeSet<_>>(), "some message was lost");
+        assert_eq!(
+            all,
+            (0..n).collect::<BTreeSet<_>>(),
+            "some message was lost"
+        );
     }
 
     /// A full topic blocks its publisher instead of growing.
@@ -142,8 +163,12 @@ pub mod contract {
         for i in 0..capacity {
             publisher.publish("k", i).await.unwrap();
         }
-        let blocked = tokio::time::timeout(Duration::from_millis(100), publisher.publish("k", 99)).await;
-        assert!(blocked.is_err(), "publish into a full topic returned at once");
+        let blocked =
+            tokio::time::timeout(Duration::from_millis(100), publisher.publish("k", 99)).await;
+        assert!(
+            blocked.is_err(),
+            "publish into a full topic returned at once"
+        );
     }
 }
 

@@ -35,7 +35,11 @@ pub fn chunk_document(doc: u32, text: &str, max_chars: usize, overlap_chars: usi
         }
         let piece = text[byte_at(start)..byte_at(end)].trim();
         if !piece.is_empty() {
-            out.push(Chunk { doc, index: out.len() as u32, text: piece.to_string() });
+            out.push(Chunk {
+                doc,
+                index: out.len() as u32,
+                text: piece.to_string(),
+            });
         }
         if end >= n {
             break;
@@ -100,7 +104,11 @@ mod tests {
             assert!(c.text.ends_with('.'), "cut mid-sentence: {:?}", c.text);
         }
         // Every word of the text appears in some chunk.
-        let all: String = chunks.iter().map(|c| c.text.as_str()).collect::<Vec<_>>().join(" ");
+        let all: String = chunks
+            .iter()
+            .map(|c| c.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
         assert!(all.contains("Another one follows it."));
     }
 

@@ -110,7 +110,11 @@ pub struct EndpointPool {
 
 enum Attempt {
     Done(Completion),
-    Retry { kind: &'static str, detail: String, retry_after: Option<Duration> },
+    Retry {
+        kind: &'static str,
+        detail: String,
+        retry_after: Option<Duration>,
+    },
     Fatal(String),
     Misconfigured(String),
 }
@@ -121,7 +125,11 @@ impl EndpointPool {
         let endpoints: Vec<Endpoint> = model
             .endpoints
             .iter()
-            .map(|u| Endpoint { url: chat_url(u), limit: model.concurrency, in_flight: AtomicUsize::new(0) })
+            .map(|u| Endpoint {
+                url: chat_url(u),
+                limit: model.concurrency,
+                in_flight: AtomicUsize::new(0),
+            })
             .collect();
         let total = endpoints.iter().map(|e| e.limit).sum::<usize>();
         let http = reqwest::Client::builder()
@@ -199,13 +207,25 @@ impl EndpointPool {
                 Attempt::Done(c) => return Ok(c),
                 Attempt::Misconfigured(detail) => {
                     self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                    return Err(Failure { code: MISCONFIGURED.into(), detail, attempts: attempt + 1 });
+                    return Err(Failure {
+                        code: MISCONFIGURED.into(),
+                        detail,
+                        attempts: attempt + 1,
+                    });
                 }
                 Attempt::Fatal(detail) => {
                     self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                    return Err(Failure { code: codes::ENDPOINT_FAILED.into(), detail, attempts: attempt + 1 });
+                    return Err(Failure {
+                        code: codes::ENDPOINT_FAILED.into(),
+                        detail,
+                        attempts: attempt + 1,
+                    });
                 }
-                Attempt::Retry { kind, detail, retry_after } => {
+                Attempt::Retry {
+                    kind,
+                    detail,
+                    retry_after,
+                } => {
                     last = detail;
                     last_kind = kind;
                     if attempt == self.max_retries {
@@ -220,7 +240,10 @@ impl EndpointPool {
                     };
                     counter.fetch_add(1, Ordering::Relaxed);
                     // Exponential backoff with full jitter; Retry-After wins when longer.
-                    let cap = self.backoff_base.saturating_mul(1u32 << attempt.min(16)).min(self.backoff_max);
+                    let cap = self
+                        .backoff_base
+                        .saturating_mul(1u32 << attempt.min(16))
+                        .min(self.backoff_max);
                     jitter ^= jitter << 13;
                     jitter ^= jitter >> 7;
                     jitter ^= jitter << 17;
@@ -228,7 +251,12 @@ impl EndpointPool {
                     if let Some(ra) = retry_after {
                         delay = delay.max(ra.min(Duration::from_secs(60)));
                     }
-                    tracing::debug!(attempt, kind, delay_ms = delay.as_millis() as u64, "retrying");
+                    tracing::debug!(
+                        attempt,
+                        kind,
+                        delay_ms = delay.as_millis() as u64,
+                        "retrying"
+                    );
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = cancel.cancelled() => return Err(Failure { code: codes::ENDPOINT_FAILED.into(), detail: "cancelled".into(), attempts: attempt + 1 }),
@@ -237,8 +265,16 @@ impl EndpointPool {
             }
         }
         self.stats.failures.fetch_add(1, Ordering::Relaxed);
-        let code = if last_kind == "unparseable" { codes::UNPARSEABLE } else { codes::ENDPOINT_FAILED };
-        Err(Failure { code: code.into(), detail: last, attempts: self.max_retries + 1 })
+        let code = if last_kind == "unparseable" {
+            codes::UNPARSEABLE
+        } else {
+            codes::ENDPOINT_FAILED
+        };
+        Err(Failure {
+            code: code.into(),
+            detail: last,
+            attempts: self.max_retries + 1,
+        })
     }
 
     fn pick(&self) -> &Endpoint {
@@ -266,9 +302,19 @@ impl EndpointPool {
         let resp = match rb.send().await {
             Ok(r) => r,
             Err(e) if e.is_timeout() => {
-                return Attempt::Retry { kind: "timeout", detail: format!("{}: timed out after {:?}", ep.url, self.timeout), retry_after: None }
+                return Attempt::Retry {
+                    kind: "timeout",
+                    detail: format!("{}: timed out after {:?}", ep.url, self.timeout),
+                    retry_after: None,
+                }
             }
-            Err(e) => return Attempt::Retry { kind: "connect", detail: format!("{}: {e}", ep.url), retry_after: None },
+            Err(e) => {
+                return Attempt::Retry {
+                    kind: "connect",
+                    detail: format!("{}: {e}", ep.url),
+                    retry_after: None,
+                }
+            }
         };
         let status = resp.status();
         let retry_after = resp
@@ -281,15 +327,33 @@ impl EndpointPool {
         let bytes = match resp.bytes().await {
             Ok(b) => b,
             Err(e) if e.is_timeout() => {
-                return Attempt::Retry { kind: "timeout", detail: format!("{}: body timed out", ep.url), retry_after: None }
+                return Attempt::Retry {
+                    kind: "timeout",
+                    detail: format!("{}: body timed out", ep.url),
+                    retry_after: None,
+                }
             }
-            Err(e) => return Attempt::Retry { kind: "connect", detail: format!("{}: reading body: {e}", ep.url), retry_after: None },
+            Err(e) => {
+                return Attempt::Retry {
+                    kind: "connect",
+                    detail: format!("{}: reading body: {e}", ep.url),
+                    retry_after: None,
+                }
+            }
         };
         if status.as_u16() == 429 {
-            return Attempt::Retry { kind: "429", detail: format!("{}: 429 too many requests", ep.url), retry_after };
+            return Attempt::Retry {
+                kind: "429",
+                detail: format!("{}: 429 too many requests", ep.url),
+                retry_after,
+            };
         }
         if status.is_server_error() || status.as_u16() == 408 {
-            return Attempt::Retry { kind: "5xx", detail: format!("{}: {status}", ep.url), retry_after };
+            return Attempt::Retry {
+                kind: "5xx",
+                detail: format!("{}: {status}", ep.url),
+                retry_after,
+            };
         }
         if !status.is_success() {
             let text = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
@@ -302,7 +366,11 @@ impl EndpointPool {
         }
         match parse_reply(&bytes, fields) {
             Ok(c) => Attempt::Done(c),
-            Err(detail) => Attempt::Retry { kind: "unparseable", detail: format!("{}: {detail}", ep.url), retry_after: None },
+            Err(detail) => Attempt::Retry {
+                kind: "unparseable",
+                detail: format!("{}: {detail}", ep.url),
+                retry_after: None,
+            },
         }
     }
 }
@@ -332,7 +400,8 @@ struct ReplyUsage {
 
 /// Parse an OpenAI chat completion body into the task fields.
 pub fn parse_reply(body: &[u8], fields: &[String]) -> Result<Completion, String> {
-    let reply: Reply = serde_json::from_slice(body).map_err(|e| format!("reply is not a chat completion: {e}"))?;
+    let reply: Reply =
+        serde_json::from_slice(body).map_err(|e| format!("reply is not a chat completion: {e}"))?;
     let content = reply
         .choices
         .first()
@@ -344,7 +413,10 @@ pub fn parse_reply(body: &[u8], fields: &[String]) -> Result<Completion, String>
     })?;
     let usage = reply
         .usage
-        .map(|u| Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens })
+        .map(|u| Usage {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+        })
         .unwrap_or_default();
     Ok(Completion { fields, usage })
 }
@@ -369,7 +441,10 @@ mod tests {
     fn urls() {
         assert_eq!(chat_url("http://h:1"), "http://h:1/v1/chat/completions");
         assert_eq!(chat_url("http://h:1/v1/"), "http://h:1/v1/chat/completions");
-        assert_eq!(chat_url("http://h:1/v1/chat/completions"), "http://h:1/v1/chat/completions");
+        assert_eq!(
+            chat_url("http://h:1/v1/chat/completions"),
+            "http://h:1/v1/chat/completions"
+        );
     }
 
     #[test]

@@ -44,12 +44,19 @@ impl Error {
         field: impl Into<String>,
         problem: impl Into<String>,
     ) -> Self {
-        Error::BadInput { file: file.into(), field: field.into(), problem: problem.into() }
+        Error::BadInput {
+            file: file.into(),
+            field: field.into(),
+            problem: problem.into(),
+        }
     }
 
     /// Shorthand for [`Error::Io`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }
 

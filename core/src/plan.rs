@@ -154,13 +154,26 @@ pub fn early_round_size(target: u64, max_slots: u64, planned: u64, s: &HalfwaySn
 /// Plan one slot: which chunk, which few-shot examples, which endpoint seed.
 pub fn plan_slot(job: &Job, round: &RoundPlan, shard: u32, slot: u32) -> SlotPlan {
     let seed = job.spec.seed;
-    let key = SlotKey { round: round.round, shard, slot };
+    let key = SlotKey {
+        round: round.round,
+        shard,
+        slot,
+    };
     let ordinal = shard as u64 * round.shard_size as u64 + slot as u64;
     let chunk = chunk_for(seed, round.round, ordinal, job.chunks.len() as u64) as usize;
-    let mut r = rng(seed, "slot", &[round.round as u64, shard as u64, slot as u64]);
+    let mut r = rng(
+        seed,
+        "slot",
+        &[round.round as u64, shard as u64, slot as u64],
+    );
     let few_shot = choose(&mut r, job.seed_examples.len(), job.spec.task.few_shot);
     let endpoint_seed = r.next_u64() >> 33;
-    SlotPlan { key, chunk, few_shot, seed: endpoint_seed }
+    SlotPlan {
+        key,
+        chunk,
+        few_shot,
+        seed: endpoint_seed,
+    }
 }
 
 /// Chunks are visited in passes: each pass is a seeded permutation of all chunks, so
@@ -179,7 +192,10 @@ fn chunk_for(seed: u64, round: u32, ordinal: u64, n_chunks: u64) -> u64 {
     loop {
         let (mut l, mut rr) = (x >> half, x & mask);
         for k in keys {
-            let f = (rr.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ k).rotate_left(17).wrapping_mul(0xBF58_476D_1CE4_E5B9) >> 7;
+            let f = (rr.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ k)
+                .rotate_left(17)
+                .wrapping_mul(0xBF58_476D_1CE4_E5B9)
+                >> 7;
             let nl = rr;
             rr = (l ^ f) & mask;
             l = nl;
@@ -262,20 +278,39 @@ mod tests {
     #[test]
     fn early_round_sizes() {
         // 1000 of 2000 decided, 998 accepted: 2 short so far, 1000 left at 99.8% => 4 short.
-        let s = HalfwaySnapshot { accepted_total: 998, round_accepted: 998, round_decided: 1000, round_slots: 2000 };
+        let s = HalfwaySnapshot {
+            accepted_total: 998,
+            round_accepted: 998,
+            round_decided: 1000,
+            round_slots: 2000,
+        };
         assert_eq!(early_round_size(2000, 8000, 2000, &s), 5 + 2 * 3 + 1);
         // No projected shortfall: nothing early.
-        let s = HalfwaySnapshot { accepted_total: 1000, round_accepted: 1000, round_decided: 1000, round_slots: 2000 };
+        let s = HalfwaySnapshot {
+            accepted_total: 1000,
+            round_accepted: 1000,
+            round_decided: 1000,
+            round_slots: 2000,
+        };
         assert_eq!(early_round_size(2000, 8000, 2000, &s), 0);
         // Half rejected: 500 accepted, 1000 left at 50% => 1000 short => 2200 slots, within budget.
-        let s = HalfwaySnapshot { accepted_total: 500, round_accepted: 500, round_decided: 1000, round_slots: 2000 };
+        let s = HalfwaySnapshot {
+            accepted_total: 500,
+            round_accepted: 500,
+            round_decided: 1000,
+            round_slots: 2000,
+        };
         assert_eq!(early_round_size(2000, 8000, 2000, &s), 2200 + 2 * 47 + 1);
         assert_eq!(early_round_size(2000, 3000, 2000, &s), 1000);
     }
 
     #[test]
     fn round_shards() {
-        let r = RoundPlan { round: 0, slots: 35, shard_size: 16 };
+        let r = RoundPlan {
+            round: 0,
+            slots: 35,
+            shard_size: 16,
+        };
         assert_eq!(r.shards(), 3);
         assert_eq!(r.shard_len(0), 16);
         assert_eq!(r.shard_len(2), 3);

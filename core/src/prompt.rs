@@ -71,7 +71,9 @@ impl ChatRequest {
     }
     /// sha256 of the messages alone (provenance).
     pub fn prompt_sha256(&self) -> String {
-        hex::encode(Sha256::digest(serde_json::to_vec(&self.messages).expect("messages serialise")))
+        hex::encode(Sha256::digest(
+            serde_json::to_vec(&self.messages).expect("messages serialise"),
+        ))
     }
 }
 
@@ -80,13 +82,18 @@ impl ChatRequest {
 pub fn check_template(text: &str, fields: &[String], few_shot: usize) -> Result<(), String> {
     let mut env = Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.add_template("t", text).map_err(|e| format!("invalid template: {e}"))?;
+    env.add_template("t", text)
+        .map_err(|e| format!("invalid template: {e}"))?;
     let t = env.get_template("t").map_err(|e| e.to_string())?;
     if !t.undeclared_variables(false).contains("document") {
-        return Err("template never uses {{ document }}: the model would not see its source".into());
+        return Err(
+            "template never uses {{ document }}: the model would not see its source".into(),
+        );
     }
-    let ex: serde_json::Map<String, serde_json::Value> =
-        fields.iter().map(|f| (f.clone(), serde_json::Value::String("example".into()))).collect();
+    let ex: serde_json::Map<String, serde_json::Value> = fields
+        .iter()
+        .map(|f| (f.clone(), serde_json::Value::String("example".into())))
+        .collect();
     t.render(context! { document => "doc", examples => vec![ex; few_shot], fields => fields, kind => "qa" })
         .map_err(|e| format!("template does not render with {few_shot} example(s) and fields {fields:?}: {e}"))?;
     Ok(())
@@ -104,8 +111,12 @@ impl PromptBuilder {
     pub fn new(job: &Job) -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let text = job.template.clone().unwrap_or_else(|| DEFAULT_TEMPLATE.to_string());
-        env.add_template_owned("user", text).expect("template checked at load");
+        let text = job
+            .template
+            .clone()
+            .unwrap_or_else(|| DEFAULT_TEMPLATE.to_string());
+        env.add_template_owned("user", text)
+            .expect("template checked at load");
         let props: serde_json::Map<String, serde_json::Value> = job
             .spec
             .task
@@ -126,14 +137,26 @@ impl PromptBuilder {
                 }
             }
         });
-        Self { env, system: job.spec.task.system.clone().unwrap_or_else(|| DEFAULT_SYSTEM.to_string()), schema }
+        Self {
+            env,
+            system: job
+                .spec
+                .task
+                .system
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SYSTEM.to_string()),
+            schema,
+        }
     }
 
     /// The exact request for a planned slot. Fails only if a user template fails on
     /// this slot's data (the shape was checked at load).
     pub fn request(&self, job: &Job, plan: &SlotPlan) -> Result<ChatRequest, String> {
-        let examples: Vec<&serde_json::Map<String, serde_json::Value>> =
-            plan.few_shot.iter().map(|&i| &job.seed_examples[i].fields).collect();
+        let examples: Vec<&serde_json::Map<String, serde_json::Value>> = plan
+            .few_shot
+            .iter()
+            .map(|&i| &job.seed_examples[i].fields)
+            .collect();
         let user = self
             .env
             .get_template("user")
@@ -150,8 +173,14 @@ impl PromptBuilder {
         Ok(ChatRequest {
             model: m.name.clone(),
             messages: vec![
-                ChatMessage { role: "system".into(), content: self.system.clone() },
-                ChatMessage { role: "user".into(), content: user },
+                ChatMessage {
+                    role: "system".into(),
+                    content: self.system.clone(),
+                },
+                ChatMessage {
+                    role: "user".into(),
+                    content: user,
+                },
             ],
             temperature: m.temperature,
             top_p: m.top_p,
@@ -166,14 +195,22 @@ impl PromptBuilder {
 ///
 /// Models often wrap JSON in prose or code fences; accept the first balanced `{…}` that
 /// parses and has the fields.
-pub fn extract_fields(text: &str, fields: &[String]) -> Option<serde_json::Map<String, serde_json::Value>> {
+pub fn extract_fields(
+    text: &str,
+    fields: &[String],
+) -> Option<serde_json::Map<String, serde_json::Value>> {
     let bytes = text.as_bytes();
     let mut start = 0;
     while let Some(off) = text[start..].find('{') {
         let open = start + off;
         if let Some(end) = balanced_end(bytes, open) {
-            if let Ok(serde_json::Value::Object(obj)) = serde_json::from_str::<serde_json::Value>(&text[open..=end]) {
-                if fields.iter().all(|f| obj.get(f).is_some_and(|v| v.is_string())) {
+            if let Ok(serde_json::Value::Object(obj)) =
+                serde_json::from_str::<serde_json::Value>(&text[open..=end])
+            {
+                if fields
+                    .iter()
+                    .all(|f| obj.get(f).is_some_and(|v| v.is_string()))
+                {
                     let mut out = serde_json::Map::new();
                     for f in fields {
                         out.insert(f.clone(), obj[f].clone());
@@ -226,7 +263,11 @@ mod tests {
     fn extracts_plain_and_wrapped_json() {
         let o = extract_fields(r#"{"question":"q?","answer":"a"}"#, &f()).unwrap();
         assert_eq!(o["question"], "q?");
-        let o = extract_fields("Sure! ```json\n{\"answer\": \"a {b}\", \"question\": \"q\"}\n``` done", &f()).unwrap();
+        let o = extract_fields(
+            "Sure! ```json\n{\"answer\": \"a {b}\", \"question\": \"q\"}\n``` done",
+            &f(),
+        )
+        .unwrap();
         assert_eq!(o["answer"], "a {b}");
         // Keys come out in task order whatever order the model used.
         assert_eq!(o.keys().cloned().collect::<Vec<_>>(), f());

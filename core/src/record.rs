@@ -14,7 +14,10 @@ pub struct Reason {
 impl Reason {
     /// A reason with `code` and `detail`.
     pub fn new(code: &str, detail: impl Into<String>) -> Self {
-        Self { code: code.to_string(), detail: detail.into() }
+        Self {
+            code: code.to_string(),
+            detail: detail.into(),
+        }
     }
 }
 

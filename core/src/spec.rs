@@ -70,7 +70,10 @@ pub struct ChunkingSpec {
 
 impl Default for ChunkingSpec {
     fn default() -> Self {
-        Self { max_chars: defaults::max_chars(), overlap_chars: defaults::overlap_chars() }
+        Self {
+            max_chars: defaults::max_chars(),
+            overlap_chars: defaults::overlap_chars(),
+        }
     }
 }
 
@@ -170,7 +173,10 @@ pub struct FormatSpec {
 }
 impl Default for FormatSpec {
     fn default() -> Self {
-        Self { min_chars: defaults::min_chars(), max_chars: defaults::max_field_chars() }
+        Self {
+            min_chars: defaults::min_chars(),
+            max_chars: defaults::max_field_chars(),
+        }
     }
 }
 
@@ -187,7 +193,10 @@ pub struct FaithfulnessSpec {
 }
 impl Default for FaithfulnessSpec {
     fn default() -> Self {
-        Self { min_score: defaults::min_faithfulness(), check_numbers: true }
+        Self {
+            min_score: defaults::min_faithfulness(),
+            check_numbers: true,
+        }
     }
 }
 
@@ -201,7 +210,9 @@ pub struct RelevanceSpec {
 }
 impl Default for RelevanceSpec {
     fn default() -> Self {
-        Self { min_score: defaults::min_relevance() }
+        Self {
+            min_score: defaults::min_relevance(),
+        }
     }
 }
 
@@ -253,7 +264,9 @@ pub struct CopyingSpec {
 }
 impl Default for CopyingSpec {
     fn default() -> Self {
-        Self { max_span_words: defaults::max_span_words() }
+        Self {
+            max_span_words: defaults::max_span_words(),
+        }
     }
 }
 
@@ -416,13 +429,20 @@ pub struct Overrides {
 
 fn read_text(job_file: &Path, field: &str, path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| {
-        Error::bad_input(job_file, field, format!("cannot read {}: {e}", path.display()))
+        Error::bad_input(
+            job_file,
+            field,
+            format!("cannot read {}: {e}", path.display()),
+        )
     })?;
     String::from_utf8(bytes).map_err(|e| {
         Error::bad_input(
             path,
             field,
-            format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+            format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
         )
     })
 }
@@ -442,9 +462,18 @@ impl Job {
         let bad = |field: &str, problem: String| Error::bad_input(job_file, field, problem);
 
         if spec.name.is_empty()
-            || !spec.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            || !spec
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         {
-            return Err(bad("name", format!("expected letters, digits, '-', '_' or '.', found {:?}", spec.name)));
+            return Err(bad(
+                "name",
+                format!(
+                    "expected letters, digits, '-', '_' or '.', found {:?}",
+                    spec.name
+                ),
+            ));
         }
         if spec.target == 0 {
             return Err(bad("target", "expected at least 1".into()));
@@ -454,15 +483,28 @@ impl Job {
         }
         let max_slots = spec.max_slots.unwrap_or(spec.target.saturating_mul(4));
         if max_slots < spec.target {
-            return Err(bad("max_slots", format!("expected at least target ({}), found {max_slots}", spec.target)));
+            return Err(bad(
+                "max_slots",
+                format!(
+                    "expected at least target ({}), found {max_slots}",
+                    spec.target
+                ),
+            ));
         }
         if spec.chunking.max_chars < 50 {
-            return Err(bad("chunking.max_chars", format!("expected at least 50, found {}", spec.chunking.max_chars)));
+            return Err(bad(
+                "chunking.max_chars",
+                format!("expected at least 50, found {}", spec.chunking.max_chars),
+            ));
         }
         if spec.chunking.overlap_chars * 2 > spec.chunking.max_chars {
             return Err(bad(
                 "chunking.overlap_chars",
-                format!("expected at most half of max_chars ({}), found {}", spec.chunking.max_chars / 2, spec.chunking.overlap_chars),
+                format!(
+                    "expected at most half of max_chars ({}), found {}",
+                    spec.chunking.max_chars / 2,
+                    spec.chunking.overlap_chars
+                ),
             ));
         }
 
@@ -473,13 +515,19 @@ impl Job {
         }
         for (i, f) in fields.iter().enumerate() {
             if f.is_empty() || fields[..i].contains(f) {
-                return Err(bad(&format!("task.fields[{i}]"), format!("expected a unique non-empty name, found {f:?}")));
+                return Err(bad(
+                    &format!("task.fields[{i}]"),
+                    format!("expected a unique non-empty name, found {f:?}"),
+                ));
             }
         }
         if spec.task.kind == TaskKind::Qa {
             for need in ["question", "answer"] {
                 if !fields.iter().any(|f| f == need) {
-                    return Err(bad("task.fields", format!("kind qa needs a field {need:?}, found {fields:?}")));
+                    return Err(bad(
+                        "task.fields",
+                        format!("kind qa needs a field {need:?}, found {fields:?}"),
+                    ));
                 }
             }
         }
@@ -490,25 +538,50 @@ impl Job {
         }
         let m = &spec.model;
         if m.backoff_max_ms < m.backoff_base_ms {
-            return Err(bad("model.backoff_max_ms", format!("expected at least backoff_base_ms ({}), found {}", m.backoff_base_ms, m.backoff_max_ms)));
+            return Err(bad(
+                "model.backoff_max_ms",
+                format!(
+                    "expected at least backoff_base_ms ({}), found {}",
+                    m.backoff_base_ms, m.backoff_max_ms
+                ),
+            ));
         }
         if m.backend == Backend::Openai && m.endpoints.is_empty() {
-            return Err(bad("model.endpoints", "backend openai needs at least one endpoint URL".into()));
+            return Err(bad(
+                "model.endpoints",
+                "backend openai needs at least one endpoint URL".into(),
+            ));
         }
         for (i, url) in m.endpoints.iter().enumerate() {
             let ok = (url.starts_with("http://") || url.starts_with("https://"))
-                && url.split("://").nth(1).is_some_and(|h| !h.is_empty() && !h.starts_with('/'));
+                && url
+                    .split("://")
+                    .nth(1)
+                    .is_some_and(|h| !h.is_empty() && !h.starts_with('/'));
             if !ok {
-                return Err(bad(&format!("model.endpoints[{i}]"), format!("invalid URL {url:?}: expected http://host:port")));
+                return Err(bad(
+                    &format!("model.endpoints[{i}]"),
+                    format!("invalid URL {url:?}: expected http://host:port"),
+                ));
             }
         }
         if !(0.0..=2.0).contains(&m.temperature) {
-            return Err(bad("model.temperature", format!("expected 0 to 2, found {}", m.temperature)));
+            return Err(bad(
+                "model.temperature",
+                format!("expected 0 to 2, found {}", m.temperature),
+            ));
         }
         if !(m.top_p > 0.0 && m.top_p <= 1.0) {
-            return Err(bad("model.top_p", format!("expected more than 0 and at most 1, found {}", m.top_p)));
+            return Err(bad(
+                "model.top_p",
+                format!("expected more than 0 and at most 1, found {}", m.top_p),
+            ));
         }
-        for (field, v) in [("model.max_tokens", m.max_tokens as u64), ("model.concurrency", m.concurrency as u64), ("model.timeout_ms", m.timeout_ms)] {
+        for (field, v) in [
+            ("model.max_tokens", m.max_tokens as u64),
+            ("model.concurrency", m.concurrency as u64),
+            ("model.timeout_ms", m.timeout_ms),
+        ] {
             if v == 0 {
                 return Err(bad(field, "expected at least 1".into()));
             }
@@ -522,14 +595,20 @@ impl Job {
         for (field, x) in [
             ("validate.faithfulness.min_score", v.faithfulness.min_score),
             ("validate.relevance.min_score", v.relevance.min_score),
-            ("validate.diversity.near_duplicate_jaccard", v.diversity.near_duplicate_jaccard),
+            (
+                "validate.diversity.near_duplicate_jaccard",
+                v.diversity.near_duplicate_jaccard,
+            ),
         ] {
             if !(0.0..=1.0).contains(&x) {
                 return Err(bad(field, format!("expected 0 to 1, found {x}")));
             }
         }
         if v.diversity.minhash_permutations == 0 || v.diversity.shingle_words == 0 {
-            return Err(bad("validate.diversity", "minhash_permutations and shingle_words must be at least 1".into()));
+            return Err(bad(
+                "validate.diversity",
+                "minhash_permutations and shingle_words must be at least 1".into(),
+            ));
         }
         if v.format.min_chars > v.format.max_chars {
             return Err(bad("validate.format", "min_chars exceeds max_chars".into()));
@@ -537,23 +616,41 @@ impl Job {
 
         // Sources.
         if spec.sources.is_empty() {
-            return Err(bad("sources", "expected at least one source document".into()));
+            return Err(bad(
+                "sources",
+                "expected at least one source document".into(),
+            ));
         }
         let mut sources = Vec::new();
         let mut chunks = Vec::new();
         for (i, s) in spec.sources.iter().enumerate() {
             let field = format!("sources[{i}].path");
             let path = base.join(&s.path);
-            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+            let ext = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("")
+                .to_ascii_lowercase();
             if !matches!(ext.as_str(), "md" | "txt" | "markdown") {
-                return Err(bad(&field, format!("expected a .md or .txt document, found {:?}", s.path)));
+                return Err(bad(
+                    &field,
+                    format!("expected a .md or .txt document, found {:?}", s.path),
+                ));
             }
             let text = read_text(job_file, &field, &path)?;
             if text.trim().is_empty() {
                 return Err(Error::bad_input(&path, &field, "document is empty"));
             }
-            chunks.extend(chunk_document(i as u32, &text, spec.chunking.max_chars, spec.chunking.overlap_chars));
-            sources.push(Source { path: s.path.clone(), text });
+            chunks.extend(chunk_document(
+                i as u32,
+                &text,
+                spec.chunking.max_chars,
+                spec.chunking.overlap_chars,
+            ));
+            sources.push(Source {
+                path: s.path.clone(),
+                text,
+            });
         }
 
         // Seed examples.
@@ -578,10 +675,18 @@ impl Job {
                         ex.insert(f.clone(), serde_json::Value::String(s.clone()));
                     }
                     Some(_) => {
-                        return Err(Error::bad_input(&seed_path, format!("{at}: {f}"), "expected a non-empty string"));
+                        return Err(Error::bad_input(
+                            &seed_path,
+                            format!("{at}: {f}"),
+                            "expected a non-empty string",
+                        ));
                     }
                     None => {
-                        return Err(Error::bad_input(&seed_path, format!("{at}: {f}"), format!("missing task field {f:?}")));
+                        return Err(Error::bad_input(
+                            &seed_path,
+                            format!("{at}: {f}"),
+                            format!("missing task field {f:?}"),
+                        ));
                     }
                 }
             }
@@ -593,12 +698,20 @@ impl Job {
             seed_examples.push(SeedExample { id, fields: ex });
         }
         if seed_examples.is_empty() {
-            return Err(Error::bad_input(&seed_path, "seed_examples", "the seed set is empty: expected at least one example"));
+            return Err(Error::bad_input(
+                &seed_path,
+                "seed_examples",
+                "the seed set is empty: expected at least one example",
+            ));
         }
         if spec.task.few_shot > seed_examples.len() {
             return Err(bad(
                 "task.few_shot",
-                format!("asks for {} examples per prompt but the seed set has {}", spec.task.few_shot, seed_examples.len()),
+                format!(
+                    "asks for {} examples per prompt but the seed set has {}",
+                    spec.task.few_shot,
+                    seed_examples.len()
+                ),
             ));
         }
 
@@ -607,7 +720,8 @@ impl Job {
             Some(t) => {
                 let path = base.join(t);
                 let text = read_text(job_file, "task.template", &path)?;
-                crate::prompt::check_template(&text, &spec.task.fields, spec.task.few_shot).map_err(|e| Error::bad_input(&path, "task.template", e))?;
+                crate::prompt::check_template(&text, &spec.task.fields, spec.task.few_shot)
+                    .map_err(|e| Error::bad_input(&path, "task.template", e))?;
                 Some(text)
             }
             None => None,
@@ -617,7 +731,10 @@ impl Job {
         if let Some(g) = &spec.model.gguf {
             let path = base.join(g);
             if !path.is_file() {
-                return Err(bad("model.gguf", format!("no such file {}", path.display())));
+                return Err(bad(
+                    "model.gguf",
+                    format!("no such file {}", path.display()),
+                ));
             }
             spec.model.gguf = Some(path.to_string_lossy().into_owned());
         }
@@ -651,17 +768,29 @@ pub fn parse_spec(job_file: &Path, text: &str) -> Result<JobSpec> {
     let de = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." || path.is_empty() { "(document)".to_string() } else { path };
+        let field = if path == "." || path.is_empty() {
+            "(document)".to_string()
+        } else {
+            path
+        };
         // serde_yaml's message may start with the path again; say it once.
         let msg = e.into_inner().to_string();
-        let msg = msg.strip_prefix(&format!("{field}: ")).map(str::to_string).unwrap_or(msg);
+        let msg = msg
+            .strip_prefix(&format!("{field}: "))
+            .map(str::to_string)
+            .unwrap_or(msg);
         Error::bad_input(job_file, field, msg)
     })
 }
 
 /// sha256 over what decides the data: not where it runs (endpoints, concurrency,
 /// timeouts, retries) nor where it is written.
-fn fingerprint(spec: &JobSpec, sources: &[Source], seed_text: &str, template: Option<&str>) -> String {
+fn fingerprint(
+    spec: &JobSpec,
+    sources: &[Source],
+    seed_text: &str,
+    template: Option<&str>,
+) -> String {
     let mut s = spec.clone();
     s.model.endpoints.clear();
     s.model.concurrency = 0;
@@ -671,7 +800,12 @@ fn fingerprint(spec: &JobSpec, sources: &[Source], seed_text: &str, template: Op
     s.model.backoff_max_ms = 0;
     s.model.api_key_env = None;
     // The model file decides the data, wherever it lives.
-    s.model.gguf = s.model.gguf.as_deref().and_then(|g| Path::new(g).file_name()).map(|n| n.to_string_lossy().into_owned());
+    s.model.gguf = s
+        .model
+        .gguf
+        .as_deref()
+        .and_then(|g| Path::new(g).file_name())
+        .map(|n| n.to_string_lossy().into_owned());
     s.output = OutputSpec::default();
     let mut h = Sha256::new();
     h.update(b"seedstream-job-v1\0");

@@ -9,7 +9,6 @@
 //!
 //! Layout: [`Generator`] (shared per job), [`run`] (one consumer loop).
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -37,10 +36,13 @@ pub enum Backend {
 
 impl Backend {
     /// Load the local model at `gguf`.
-    pub fn local(gguf: &PathBuf) -> Result<Self> {
+    pub fn local(gguf: &std::path::Path) -> Result<Self> {
         let m = seedstream_local::LocalModel::load(gguf)
             .map_err(|e| Error::Endpoint(format!("loading {}: {e}", gguf.display())))?;
-        let name = gguf.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = gguf
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         Ok(Backend::Local(Arc::new(Mutex::new(m)), name))
     }
 
@@ -67,7 +69,13 @@ impl Generator {
     /// A generator for `job`.
     pub fn new(job: Arc<Job>, backend: Backend, state: Arc<dyn StateStore>) -> Arc<Self> {
         let cap = backend.capacity();
-        Arc::new(Self { prompts: PromptBuilder::new(&job), job, backend, state, in_flight: Arc::new(Semaphore::new(cap)) })
+        Arc::new(Self {
+            prompts: PromptBuilder::new(&job),
+            job,
+            backend,
+            state,
+            in_flight: Arc::new(Semaphore::new(cap)),
+        })
     }
 
     /// The endpoint pool, when the backend is remote.
@@ -79,13 +87,29 @@ impl Generator {
     }
 
     /// Produce the candidate for one slot (cache first, then the backend).
-    pub async fn candidate(&self, round: &RoundPlan, key: SlotKey, cancel: &CancellationToken) -> Result<Candidate> {
+    pub async fn candidate(
+        &self,
+        round: &RoundPlan,
+        key: SlotKey,
+        cancel: &CancellationToken,
+    ) -> Result<Candidate> {
         let plan = plan_slot(&self.job, round, key.shard, key.slot);
         let req = match self.prompts.request(&self.job, &plan) {
             Ok(r) => r,
             Err(detail) => {
-                let outcome = Err(Failure { code: codes::PROMPT.into(), detail, attempts: 0 });
-                return Ok(Candidate { job_id: self.job.id.clone(), key, prompt_sha256: String::new(), outcome, cached: false, latency_us: 0 });
+                let outcome = Err(Failure {
+                    code: codes::PROMPT.into(),
+                    detail,
+                    attempts: 0,
+                });
+                return Ok(Candidate {
+                    job_id: self.job.id.clone(),
+                    key,
+                    prompt_sha256: String::new(),
+                    outcome,
+                    cached: false,
+                    latency_us: 0,
+                });
             }
         };
         let body = req.body();
@@ -104,17 +128,37 @@ impl Generator {
         let prompt_sha256 = req.prompt_sha256();
         if let Some(bytes) = self.state.cache_get(&cache_key).await? {
             if let Ok(c) = serde_json::from_slice::<Completion>(&bytes) {
-                return Ok(Candidate { job_id: self.job.id.clone(), key, prompt_sha256, outcome: Ok(c), cached: true, latency_us: 0 });
+                return Ok(Candidate {
+                    job_id: self.job.id.clone(),
+                    key,
+                    prompt_sha256,
+                    outcome: Ok(c),
+                    cached: true,
+                    latency_us: 0,
+                });
             }
         }
         let started = Instant::now();
         let outcome = match &self.backend {
-            Backend::Remote(pool) => pool.complete_body(body.into(), &cache_key, &self.job.spec.task.fields, cancel).await,
-            Backend::Local(model, _) => local_complete(model.clone(), req.clone(), self.job.spec.task.fields.clone()).await,
+            Backend::Remote(pool) => {
+                pool.complete_body(body.into(), &cache_key, &self.job.spec.task.fields, cancel)
+                    .await
+            }
+            Backend::Local(model, _) => {
+                local_complete(
+                    model.clone(),
+                    req.clone(),
+                    self.job.spec.task.fields.clone(),
+                )
+                .await
+            }
         };
         if let Err(f) = &outcome {
             if f.code == seedstream_core::client::MISCONFIGURED {
-                return Err(Error::Endpoint(format!("{} (check model.endpoints, model.name and the API key)", f.detail)));
+                return Err(Error::Endpoint(format!(
+                    "{} (check model.endpoints, model.name and the API key)",
+                    f.detail
+                )));
             }
         }
         if cancel.is_cancelled() {
@@ -122,9 +166,21 @@ impl Generator {
         }
         let latency_us = started.elapsed().as_micros() as u64;
         if let Ok(c) = &outcome {
-            self.state.cache_put(cache_key, serde_json::to_vec(c).expect("completion serialises")).await?;
+            self.state
+                .cache_put(
+                    cache_key,
+                    serde_json::to_vec(c).expect("completion serialises"),
+                )
+                .await?;
         }
-        Ok(Candidate { job_id: self.job.id.clone(), key, prompt_sha256, outcome, cached: false, latency_us })
+        Ok(Candidate {
+            job_id: self.job.id.clone(),
+            key,
+            prompt_sha256,
+            outcome,
+            cached: false,
+            latency_us,
+        })
     }
 }
 
@@ -134,7 +190,11 @@ async fn local_complete(
     fields: Vec<String>,
 ) -> Result<Completion, Failure> {
     let res = tokio::task::spawn_blocking(move || {
-        let messages: Vec<(String, String)> = req.messages.iter().map(|m| (m.role.clone(), m.content.clone())).collect();
+        let messages: Vec<(String, String)> = req
+            .messages
+            .iter()
+            .map(|m| (m.role.clone(), m.content.clone()))
+            .collect();
         let params = seedstream_local::GenParams {
             temperature: req.temperature,
             top_p: req.top_p,
@@ -142,25 +202,46 @@ async fn local_complete(
             seed: req.seed,
         };
         let mut m = model.lock().expect("local model lock");
-        m.generate_json(&messages, &fields, &params).map(|g| (g, fields))
+        m.generate_json(&messages, &fields, &params)
+            .map(|g| (g, fields))
     })
     .await;
     match res {
         Ok(Ok((g, fields))) => match seedstream_core::prompt::extract_fields(&g.content, &fields) {
             Some(f) => Ok(Completion {
                 fields: f,
-                usage: Usage { prompt_tokens: g.prompt_tokens as u64, completion_tokens: g.completion_tokens as u64 },
+                usage: Usage {
+                    prompt_tokens: g.prompt_tokens as u64,
+                    completion_tokens: g.completion_tokens as u64,
+                },
             }),
-            None => Err(Failure { code: codes::UNPARSEABLE.into(), detail: format!("local model output: {}", g.content), attempts: 1 }),
+            None => Err(Failure {
+                code: codes::UNPARSEABLE.into(),
+                detail: format!("local model output: {}", g.content),
+                attempts: 1,
+            }),
         },
-        Ok(Err(e)) => Err(Failure { code: codes::ENDPOINT_FAILED.into(), detail: format!("local model: {e}"), attempts: 1 }),
-        Err(e) => Err(Failure { code: codes::ENDPOINT_FAILED.into(), detail: format!("local model task: {e}"), attempts: 1 }),
+        Ok(Err(e)) => Err(Failure {
+            code: codes::ENDPOINT_FAILED.into(),
+            detail: format!("local model: {e}"),
+            attempts: 1,
+        }),
+        Err(e) => Err(Failure {
+            code: codes::ENDPOINT_FAILED.into(),
+            detail: format!("local model task: {e}"),
+            attempts: 1,
+        }),
     }
 }
 
 /// One generator loop: consume shard tasks, publish candidates, ack each shard when all
 /// its candidates are out. Returns when the shard topic closes or on cancel.
-pub async fn run<C, P>(gen: Arc<Generator>, mut shards: C, candidates: P, cancel: CancellationToken) -> Result<()>
+pub async fn run<C, P>(
+    gen: Arc<Generator>,
+    mut shards: C,
+    candidates: P,
+    cancel: CancellationToken,
+) -> Result<()>
 where
     C: Consumer<ShardTask>,
     P: Publisher<Candidate> + Clone + 'static,
@@ -173,7 +254,11 @@ where
         };
         let Some(delivery) = delivery else { break };
         let task = delivery.msg.clone();
-        let round = RoundPlan { round: task.round, slots: 0, shard_size: task.shard_size };
+        let round = RoundPlan {
+            round: task.round,
+            slots: 0,
+            shard_size: task.shard_size,
+        };
         let mut slots = tokio::task::JoinSet::new();
         for slot in 0..task.slots {
             // Backpressure: take a slot permit before starting the slot.
@@ -181,7 +266,11 @@ where
                 p = gen.in_flight.clone().acquire_owned() => p.expect("semaphore open"),
                 _ = cancel.cancelled() => break,
             };
-            let key = SlotKey { round: task.round, shard: task.shard, slot };
+            let key = SlotKey {
+                round: task.round,
+                shard: task.shard,
+                slot,
+            };
             let (gen, out, cancel) = (gen.clone(), candidates.clone(), cancel.clone());
             let span = tracing::debug_span!("slot", job_id = %task.job_id, round = key.round, shard = key.shard, slot);
             slots.spawn(

@@ -24,11 +24,21 @@ mod tests {
         let v = v1::Verdict {
             candidate: Some(v1::Candidate {
                 job_id: "j".into(),
-                key: Some(v1::SlotKey { round: 1, shard: 2, slot: 3 }),
+                key: Some(v1::SlotKey {
+                    round: 1,
+                    shard: 2,
+                    slot: 3,
+                }),
                 prompt_sha256: "ab".into(),
                 outcome: Some(v1::candidate::Outcome::Completion(v1::Completion {
-                    fields: vec![v1::Field { name: "question".into(), value: "q?".into() }],
-                    usage: Some(v1::Usage { prompt_tokens: 5, completion_tokens: 6 }),
+                    fields: vec![v1::Field {
+                        name: "question".into(),
+                        value: "q?".into(),
+                    }],
+                    usage: Some(v1::Usage {
+                        prompt_tokens: 5,
+                        completion_tokens: 6,
+                    }),
                 })),
                 cached: false,
                 latency_us: 7,

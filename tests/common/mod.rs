@@ -15,7 +15,10 @@ pub fn repo() -> PathBuf {
 
 /// A fresh temp dir under target/ (kept on failure for inspection).
 pub fn tempdir(name: &str) -> PathBuf {
-    let d = repo().join("target").join("e2e").join(format!("{name}-{}", std::process::id()));
+    let d = repo()
+        .join("target")
+        .join("e2e")
+        .join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -37,8 +40,14 @@ impl Sim {
             .spawn()
             .expect("start simulator");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("sim prints its URL").to_string();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .expect("sim prints its URL")
+            .to_string();
         Sim { child, url }
     }
 
@@ -66,10 +75,16 @@ impl Drop for Sim {
 pub fn http(base: &str, method: &str, path: &str) -> String {
     let hostport = base.trim_start_matches("http://").trim_end_matches('/');
     let mut s = TcpStream::connect(hostport).unwrap();
-    write!(s, "{method} {path} HTTP/1.0\r\nHost: {hostport}\r\nContent-Length: 0\r\n\r\n").unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: {hostport}\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
-    resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+    resp.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
 }
 
 /// Write a job file into `dir` using the example documents; `extra` is appended YAML
@@ -139,7 +154,10 @@ pub fn lines(path: &Path) -> Vec<serde_json::Value> {
     String::from_utf8(read(path))
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: bad line {l}: {e}", path.display())))
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{}: bad line {l}: {e}", path.display()))
+        })
         .collect()
 }
 

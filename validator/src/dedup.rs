@@ -27,7 +27,11 @@ pub struct DedupIndex {
     rows: usize,
     bands: usize,
     exact: HashMap<u64, u32, PassThrough>,
-    buckets: HashMap<u64, Vec<u32>, PassThrough>,
+    /// Band key → the newest kept record in that bucket; older ones chain through `next`.
+    /// (A chain instead of a `Vec` per bucket: one allocation-free push per band.)
+    buckets: HashMap<u64, u32, PassThrough>,
+    /// `next[k * bands + band]`: the record kept before `k` in the same bucket, or `NONE`.
+    next: Vec<u32>,
     ids: Vec<String>,
     sketches: Vec<Vec<u32>>,
 }
@@ -44,6 +48,7 @@ impl DedupIndex {
             bands,
             exact: HashMap::default(),
             buckets: HashMap::default(),
+            next: Vec::new(),
             ids: Vec::new(),
             sketches: Vec::new(),
         }
@@ -77,18 +82,16 @@ impl DedupIndex {
             let Some(key) = band_key(band, self.rows, &sig.minhash) else {
                 break;
             };
-            let Some(list) = self.buckets.get(&key) else {
-                continue;
-            };
-            for &k in list {
+            let mut k = self.buckets.get(&key).copied().unwrap_or(NONE);
+            while k != NONE {
                 // The earliest kept match wins; later candidates cannot improve on it.
-                if best.is_some_and(|(b, _)| k >= b) {
-                    continue;
+                if best.is_none_or(|(b, _)| k < b) {
+                    let j = estimate_jaccard(&sig.minhash, &self.sketches[k as usize]);
+                    if j >= self.threshold {
+                        best = Some((k, j));
+                    }
                 }
-                let j = estimate_jaccard(&sig.minhash, &self.sketches[k as usize]);
-                if j >= self.threshold {
-                    best = Some((k, j));
-                }
+                k = self.next[k as usize * self.bands + band];
             }
         }
         best.map(|(k, j)| {
@@ -108,14 +111,19 @@ impl DedupIndex {
         self.ids.push(id.to_string());
         self.sketches.push(sig.minhash.clone());
         self.exact.entry(sig.exact).or_insert(k);
+        self.next.resize(self.next.len() + self.bands, NONE);
         for band in 0..self.bands {
             let Some(key) = band_key(band, self.rows, &sig.minhash) else {
                 break;
             };
-            self.buckets.entry(key).or_default().push(k);
+            let prev = self.buckets.insert(key, k).unwrap_or(NONE);
+            self.next[k as usize * self.bands + band] = prev;
         }
     }
 }
+
+/// End of a bucket chain.
+const NONE: u32 = u32::MAX;
 
 /// (rows, bands) for `perms` MinHash values and a Jaccard `threshold`.
 fn banding(perms: usize, threshold: f64) -> (usize, usize) {
