@@ -19,8 +19,8 @@ fn local_model_job_writes_well_formed_records() {
             "seed_examples: seeds.jsonl",
             &format!("seed_examples: {}/seeds.jsonl", ex.display()),
         )
-        .replace("target: 6", "target: 2")
-        .replace("max_slots: 60", "max_slots: 4");
+        .replace("target: 4", "target: 2")
+        .replace("max_slots: 40", "max_slots: 4");
     std::fs::write(&job, yaml).unwrap();
     let out = dir.join("out");
     let o = Command::new(BIN)

@@ -360,3 +360,50 @@ pub fn score(job: &Job, validator: &Validator, chunks: &ChunkCache, c: Candidate
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Bounded everything (DESIGN.md invariant 6): the planner never runs more than the
+    /// window ahead of the assembler, however fast shards are consumed.
+    #[tokio::test]
+    async fn planner_stops_at_the_window() {
+        let window = Arc::new(Semaphore::new(10));
+        let (tx, mut rx) = inproc::topic::<ShardTask>(1000);
+        let round = RoundPlan {
+            round: 0,
+            slots: 100,
+            shard_size: 4,
+        };
+        let cancel = CancellationToken::new();
+        let publisher = tokio::spawn(publish_round(
+            "j".into(),
+            round,
+            tx,
+            window.clone(),
+            cancel.clone(),
+        ));
+        let mut got = Vec::new();
+        while let Ok(Ok(Some(d))) =
+            tokio::time::timeout(Duration::from_millis(100), rx.recv()).await
+        {
+            got.push(d.ack());
+        }
+        // 10 permits, 4 slots a shard: two shards (8 slots), the third would need 12.
+        assert_eq!(got.len(), 2, "published past the window");
+        // The assembler decides 8 slots: permits come back, the planner moves on.
+        window.add_permits(8);
+        while let Ok(Ok(Some(d))) =
+            tokio::time::timeout(Duration::from_millis(100), rx.recv()).await
+        {
+            got.push(d.ack());
+        }
+        assert_eq!(got.len(), 4);
+        assert!(!publisher.is_finished());
+        cancel.cancel();
+        publisher.await.unwrap().unwrap();
+    }
+}

@@ -157,7 +157,7 @@ impl LocalModel {
     ) -> Result<Generation> {
         validate(fields, params)?;
         let started = Instant::now();
-        let prompt = self.prompt(messages, &fields[0])?;
+        let prompt = self.prompt(messages, &fields[0], &field_prefix(&fields[0], params.seed))?;
         // Every field samples at least one token, whatever max_tokens says.
         let max_tokens = (params.max_tokens as usize).max(fields.len());
         let mut reserve = max_tokens + SLACK_PER_FIELD * fields.len();
@@ -189,13 +189,14 @@ impl LocalModel {
             let cap = (budget / (fields.len() - i)).max(1);
             // Tensors are reference-counted, so this copies no weights or cache.
             let snapshot = (self.weights.clone(), state.clone());
-            let mut out = self.sample_field(&mut state, &mut sampler, cap)?;
+            let prefix = field_prefix(field, params.seed);
+            let mut out = self.sample_field(&mut state, &mut sampler, cap, &prefix)?;
             sampled += out.sampled;
             if out.value.is_empty() {
                 tracing::warn!(field = %field, "local model left a field empty; retrying it with a derived seed");
                 (self.weights, state) = snapshot;
                 sampler = self::sampler(params, derive_seed(params.seed, i));
-                out = self.sample_field(&mut state, &mut sampler, cap)?;
+                out = self.sample_field(&mut state, &mut sampler, cap, &prefix)?;
                 sampled += out.sampled;
                 if out.value.is_empty() {
                     return Err(Error::EmptyField {
@@ -210,11 +211,19 @@ impl LocalModel {
                 // exactly the value it wrote.
                 let mut text = String::from_utf8_lossy(&out.leftover).into_owned();
                 text.push_str(&json::between(next));
+                text.push_str(&field_prefix(next, params.seed));
                 for id in self.encode(&text)? {
                     feed(&mut self.weights, &self.device, &mut state, id)?;
                 }
             }
-            values.push(out.value);
+            let mut value = out.value;
+            if field == "question" && !value.trim_end().ends_with('?') {
+                value = format!(
+                    "{}?",
+                    value.trim_end().trim_end_matches(['.', '!', ',', ';', ':'])
+                );
+            }
+            values.push(value);
         }
 
         let pairs: Vec<(&str, &str)> = fields
@@ -242,7 +251,12 @@ impl LocalModel {
     /// The ChatML prompt up to and including the assistant turn's `{"first_field": "`.
     /// Control tokens are placed by id; everything between them is encoded as text, one
     /// segment per stretch between control tokens, as the template would be tokenised.
-    fn prompt(&self, messages: &[(String, String)], first_field: &str) -> Result<Vec<u32>> {
+    fn prompt(
+        &self,
+        messages: &[(String, String)],
+        first_field: &str,
+        prefix: &str,
+    ) -> Result<Vec<u32>> {
         let mut ids = Vec::new();
         let has_system = messages.first().is_some_and(|(role, _)| role == "system");
         let default_system = (!has_system).then_some(("system", DEFAULT_SYSTEM));
@@ -261,7 +275,10 @@ impl LocalModel {
             ids.extend(self.encode("\n")?);
         }
         ids.push(self.im_start);
-        ids.extend(self.encode(&format!("assistant\n{}", json::opening(first_field)))?);
+        ids.extend(self.encode(&format!(
+            "assistant\n{}{prefix}",
+            json::opening(first_field)
+        ))?);
         Ok(ids)
     }
 
@@ -281,8 +298,12 @@ impl LocalModel {
         state: &mut State,
         sampler: &mut LogitsProcessor,
         cap: usize,
+        prefix: &str,
     ) -> Result<FieldOutput> {
         let mut scanner = StringScanner::default();
+        // The prefix was fed as part of the structure; it is the value's start.
+        let _ = scanner.push(prefix.as_bytes());
+        let question = !prefix.is_empty();
         let mut sampled = 0;
         let mut leftover = Vec::new();
         while sampled < cap && state.pos < MAX_SEQ_LEN {
@@ -300,7 +321,13 @@ impl LocalModel {
                 break;
             };
             match scanner.push(bytes) {
-                Scan::Continue => feed(&mut self.weights, &self.device, state, id)?,
+                Scan::Continue => {
+                    feed(&mut self.weights, &self.device, state, id)?;
+                    // A question ends at its question mark.
+                    if question && bytes.contains(&b'?') {
+                        break;
+                    }
+                }
                 Scan::End { kept } => {
                     leftover = bytes[..kept].to_vec();
                     break;
@@ -312,6 +339,19 @@ impl LocalModel {
             leftover,
             sampled,
         })
+    }
+}
+
+/// A 135M model asked for a question often writes a statement. A field named `question`
+/// is made a question by construction: it starts with an interrogative chosen by the seed
+/// and ends at its first `?` (one is added if the model never writes it). Other fields
+/// start empty.
+fn field_prefix(field: &str, seed: u64) -> String {
+    const STARTS: [&str; 4] = ["What", "How", "Why", "Which"];
+    if field == "question" {
+        STARTS[(seed % STARTS.len() as u64) as usize].to_string()
+    } else {
+        String::new()
     }
 }
 

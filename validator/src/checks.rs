@@ -103,6 +103,25 @@ impl Check for Format {
                 )),
             }
         }
+        // A QA pair: the question asks something, and the answer does not just repeat it.
+        let text = |n: &str| {
+            let i = rec.names.iter().position(|x| x == n)?;
+            rec.values[i].and_then(Value::as_str)
+        };
+        if let (Some(q), Some(a)) = (text("question"), text("answer")) {
+            let squash = |s: &str| -> String {
+                s.chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .flat_map(char::to_lowercase)
+                    .collect()
+            };
+            if !q.trim_end().ends_with('?') {
+                problems.push("question: not a question (expected it to end with '?')".to_string());
+            }
+            if !a.trim().is_empty() && squash(q) == squash(a) {
+                problems.push("answer: repeats the question".to_string());
+            }
+        }
         let total = rec.names.len().max(1);
         out.scores.insert(
             self.name().into(),

@@ -458,3 +458,31 @@ fn dedup_finds_what_brute_force_finds() {
         "LSH disagreed with brute force {disagree} times"
     );
 }
+
+#[test]
+fn format_wants_a_question_and_an_answer_that_is_not_the_question() {
+    let s = score(
+        "The queen lays about 1,500 eggs a day at the height of the season.",
+        "The queen lays about 1,500 eggs a day at the height of the season.",
+    );
+    let format = s
+        .reasons
+        .iter()
+        .find(|r| r.code == codes::FORMAT)
+        .expect("format reason");
+    assert!(
+        format.detail.contains("not a question"),
+        "{}",
+        format.detail
+    );
+    assert!(
+        format.detail.contains("repeats the question"),
+        "{}",
+        format.detail
+    );
+    let ok = score(
+        "How many eggs does the queen lay in a day?",
+        "About 1,500 eggs a day at the height of the season.",
+    );
+    assert!(!codes_of(&ok).contains(&codes::FORMAT), "{:?}", ok.reasons);
+}
