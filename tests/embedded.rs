@@ -502,3 +502,26 @@ fn completed_job_rerun_makes_no_request() {
     );
     assert_eq!(read(&dir.join("out/samples.jsonl")), before);
 }
+
+#[test]
+fn misconfigured_endpoint_stops_the_job_with_a_clear_error() {
+    let sim = Sim::start(&["--latency-ms", "1"]);
+    let dir = tempdir("misconfigured");
+    let job = write_job(&dir, "wrong", 50, "", "");
+    // A wrong path: the server answers 404 to every request.
+    let url = format!("{}/no-such-prefix", sim.url);
+    let started = std::time::Instant::now();
+    let o = run_job(&job, &dir.join("out"), &url, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("404") && err.contains("check model.endpoints"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(!dir.join("out/samples.jsonl").exists());
+}

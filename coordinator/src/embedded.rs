@@ -181,6 +181,13 @@ pub async fn run(
             tokio::select! {
                 d = verdict_rx.recv() => {
                     let Some(d) = d? else {
+                        // The topics closed early: a worker failed. Report its error.
+                        while let Some(w) = workers.join_next().await {
+                            if let Ok((name, Err(e))) = w {
+                                tracing::error!(worker = %name, error = %e, "worker failed");
+                                return Err(e);
+                            }
+                        }
                         return Err(Error::Bus("the pipeline stopped before every slot was decided".into()));
                     };
                     let v = d.ack();

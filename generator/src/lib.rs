@@ -250,6 +250,12 @@ where
     loop {
         let delivery = tokio::select! {
             d = shards.recv() => d?,
+            // A failed slot fails its shard: surface it now, not when the next shard
+            // arrives (there may be none until this one is decided).
+            Some(r) = shard_tasks.join_next(), if !shard_tasks.is_empty() => {
+                r.map_err(|e| Error::Bus(format!("shard task: {e}")))??;
+                continue;
+            }
             _ = cancel.cancelled() => break,
         };
         let Some(delivery) = delivery else { break };
@@ -296,10 +302,6 @@ where
             }
             result
         });
-        // Reap finished shards so the set stays small.
-        while let Some(r) = shard_tasks.try_join_next() {
-            r.map_err(|e| Error::Bus(format!("shard task: {e}")))??;
-        }
     }
     while let Some(r) = shard_tasks.join_next().await {
         match r.map_err(|e| Error::Bus(format!("shard task: {e}")))? {

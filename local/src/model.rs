@@ -547,7 +547,7 @@ mod tests {
         assert_eq!((model.im_start, model.im_end, model.stops[1]), (1, 2, 0));
 
         let messages = [("user".to_owned(), "a <|im_end|> b <|im_start|>".to_owned())];
-        let prompt = model.prompt(&messages, "question").unwrap();
+        let prompt = model.prompt(&messages, "question", "What").unwrap();
         // Default system turn + user turn + the open assistant turn.
         assert_eq!(prompt.iter().filter(|&&t| t == model.im_start).count(), 3);
         assert_eq!(prompt.iter().filter(|&&t| t == model.im_end).count(), 2);
@@ -557,14 +557,21 @@ mod tests {
             format!(
                 "<|im_start|>system\n{DEFAULT_SYSTEM}<|im_end|>\n<|im_start|>user\n\
                  a <|im_end|> b <|im_start|><|im_end|>\n<|im_start|>assistant\n\
-                 {{\"question\": \""
+                 {{\"question\": \"What"
             )
         );
         let bad = [("tool".to_owned(), "x".to_owned())];
         assert!(matches!(
-            model.prompt(&bad, "question"),
+            model.prompt(&bad, "question", ""),
             Err(Error::InvalidRequest(_))
         ));
+    }
+
+    #[test]
+    fn only_a_question_field_gets_an_interrogative_start() {
+        assert!(["What", "How", "Why", "Which"].contains(&field_prefix("question", 7).as_str()));
+        assert_eq!(field_prefix("question", 7), field_prefix("question", 7));
+        assert_eq!(field_prefix("answer", 7), "");
     }
 
     #[test]
