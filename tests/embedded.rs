@@ -325,7 +325,7 @@ fn injected_bad_samples_are_rejected_with_the_right_reason() {
         pii: rate,
     };
     let dir = tempdir("bad-samples");
-    let job = write_job(&dir, "bad", 400, "", "");
+    let job = write_job(&dir, "bad", 600, "", "");
     let o = run_job(&job, &dir.join("out"), &sim.url, &[]);
     assert!(o.status.success());
     let out = dir.join("out");
