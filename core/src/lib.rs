@@ -7,17 +7,22 @@
 //! - [`client`]: the OpenAI-compatible endpoint client (pool, retries, backoff)
 //! - [`bus`]: publisher/consumer traits and the in-process bus
 //! - [`state`]: the state store trait (response cache) and its embedded implementations
+//! - [`kafka`], [`redis_state`]: the real bus and state store (cluster mode)
+//! - [`wire`]: bus messages as versioned protobuf
 //! - [`messages`]: what travels on the bus
 //! - [`record`]: rejection reasons and their codes
 pub mod bus;
 pub mod chunk;
 pub mod client;
 pub mod error;
+pub mod kafka;
 pub mod messages;
 pub mod plan;
 pub mod prompt;
 pub mod record;
+pub mod redis_state;
 pub mod spec;
 pub mod state;
+pub mod wire;
 
 pub use error::{Error, Result};

@@ -1,6 +1,8 @@
 //! Helpers for end-to-end tests: real processes of the built binary on port 0.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod services;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,75 @@
+//! The Redis state store (cluster mode), implementing [`crate::state::StateStore`].
+//!
+//! Keys are `<prefix>:cache:<sha256 hex>`; the prefix namespaces one deployment (or one
+//! test), and an optional TTL bounds how long answers are kept. A put is one `SET` (with
+//! `EX` when a TTL is set): visible to every node at once, durable as the server is
+//! configured (AOF/RDB), so `flush` has nothing to do.
+
+use async_trait::async_trait;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::AsyncCommands;
+
+use crate::error::{Error, Result};
+use crate::state::{Key, StateStore};
+
+fn rerr(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::State(format!("redis: {what}: {e}"))
+}
+
+/// A state store in Redis.
+#[derive(Clone)]
+pub struct RedisState {
+    conn: ConnectionManager,
+    prefix: String,
+    ttl_secs: Option<u64>,
+}
+
+impl RedisState {
+    /// Connect to `url` (`redis://host:port/db`); keys start with `prefix`.
+    pub async fn connect(url: &str, prefix: &str, ttl_secs: Option<u64>) -> Result<Self> {
+        let client =
+            redis::Client::open(url).map_err(|e| rerr(&format!("invalid URL {url:?}"), e))?;
+        // Bounded reconnects: a wrong address fails in seconds, not after minutes of retries.
+        let config = ConnectionManagerConfig::new()
+            .set_number_of_retries(4)
+            .set_max_delay(2000)
+            .set_connection_timeout(Duration::from_secs(5))
+            .set_response_timeout(Duration::from_secs(10));
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| rerr(&format!("connecting to {url}"), e))?;
+        Ok(Self {
+            conn,
+            prefix: prefix.to_string(),
+            ttl_secs,
+        })
+    }
+
+    fn cache_key(&self, key: &Key) -> String {
+        format!("{}:cache:{}", self.prefix, hex::encode(key))
+    }
+}
+
+#[async_trait]
+impl StateStore for RedisState {
+    async fn cache_get(&self, key: &Key) -> Result<Option<Vec<u8>>> {
+        let mut c = self.conn.clone();
+        c.get(self.cache_key(key)).await.map_err(|e| rerr("GET", e))
+    }
+
+    async fn cache_put(&self, key: Key, value: Vec<u8>) -> Result<()> {
+        let mut c = self.conn.clone();
+        let k = self.cache_key(&key);
+        match self.ttl_secs {
+            Some(ttl) => c.set_ex::<_, _, ()>(k, value, ttl).await,
+            None => c.set::<_, _, ()>(k, value).await,
+        }
+        .map_err(|e| rerr("SET", e))
+    }
+
+    async fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}
