@@ -525,3 +525,30 @@ fn misconfigured_endpoint_stops_the_job_with_a_clear_error() {
     );
     assert!(!dir.join("out/samples.jsonl").exists());
 }
+
+#[test]
+fn endpoint_without_structured_output_is_asked_in_plain_text() {
+    let plain = Sim::start(&[
+        "--latency-ms",
+        "1",
+        "--reject-response-format",
+        "--prose-rate",
+        "0.3",
+    ]);
+    let normal = Sim::start(&["--latency-ms", "1", "--prose-rate", "0.3"]);
+    let dir = tempdir("plain");
+    let job = write_job(&dir, "plain", 40, "", "");
+    let o = run_job(&job, &dir.join("plain"), &plain.url, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(run_job(&job, &dir.join("normal"), &normal.url, &[])
+        .status
+        .success());
+    // The same answers, parsed from plain text: the same dataset.
+    assert_same_dataset(&dir.join("plain"), &dir.join("normal"));
+    let s = plain.stats();
+    assert!(s["by_status"]["400"].as_u64().unwrap_or(0) >= 1, "{s}");
+    assert!(
+        s["by_status"]["400"].as_u64().unwrap() <= 16,
+        "every request was refused first: {s}"
+    );
+}

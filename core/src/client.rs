@@ -92,6 +92,9 @@ struct Endpoint {
     url: String,
     limit: usize,
     in_flight: AtomicUsize,
+    /// Set when the endpoint refused `response_format` (400): later requests to it go
+    /// without it, and the reply's first JSON object with the fields is used.
+    plain: std::sync::atomic::AtomicBool,
 }
 
 /// Endpoints behind one pool of permits.
@@ -117,6 +120,8 @@ enum Attempt {
     },
     Fatal(String),
     Misconfigured(String),
+    /// The endpoint does not support structured output: send again without it.
+    Downgrade,
 }
 
 impl EndpointPool {
@@ -129,6 +134,7 @@ impl EndpointPool {
                 url: chat_url(u),
                 limit: model.concurrency,
                 in_flight: AtomicUsize::new(0),
+                plain: Default::default(),
             })
             .collect();
         let total = endpoints.iter().map(|e| e.limit).sum::<usize>();
@@ -188,7 +194,9 @@ impl EndpointPool {
         let mut jitter = u64::from_le_bytes(key[..8].try_into().expect("8 bytes")) | 1;
         let mut last = String::new();
         let mut last_kind = "";
-        for attempt in 0..=self.max_retries {
+        let mut plain_body: Option<bytes::Bytes> = None;
+        let mut attempt = 0;
+        while attempt <= self.max_retries {
             let outcome = {
                 let _permit = tokio::select! {
                     p = self.permits.acquire() => p.expect("pool semaphore never closes"),
@@ -196,8 +204,16 @@ impl EndpointPool {
                 };
                 let ep = self.pick();
                 ep.in_flight.fetch_add(1, Ordering::Relaxed);
+                let plain = ep.plain.load(Ordering::Relaxed);
+                let send = if plain {
+                    plain_body
+                        .get_or_insert_with(|| without_response_format(&body))
+                        .clone()
+                } else {
+                    body.clone()
+                };
                 let out = tokio::select! {
-                    o = self.attempt(ep, body.clone(), fields) => o,
+                    o = self.attempt(ep, send, plain, fields) => o,
                     _ = cancel.cancelled() => Attempt::Fatal("cancelled".into()),
                 };
                 ep.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -205,6 +221,8 @@ impl EndpointPool {
             };
             match outcome {
                 Attempt::Done(c) => return Ok(c),
+                // Not a retry: the same attempt again, without the part the endpoint refused.
+                Attempt::Downgrade => continue,
                 Attempt::Misconfigured(detail) => {
                     self.stats.failures.fetch_add(1, Ordering::Relaxed);
                     return Err(Failure {
@@ -261,6 +279,7 @@ impl EndpointPool {
                         _ = tokio::time::sleep(delay) => {}
                         _ = cancel.cancelled() => return Err(Failure { code: codes::ENDPOINT_FAILED.into(), detail: "cancelled".into(), attempts: attempt + 1 }),
                     }
+                    attempt += 1;
                 }
             }
         }
@@ -288,7 +307,13 @@ impl EndpointPool {
             .expect("at least one endpoint")
     }
 
-    async fn attempt(&self, ep: &Endpoint, body: bytes::Bytes, fields: &[String]) -> Attempt {
+    async fn attempt(
+        &self,
+        ep: &Endpoint,
+        body: bytes::Bytes,
+        sent_plain: bool,
+        fields: &[String],
+    ) -> Attempt {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let mut rb = self
             .http
@@ -355,6 +380,12 @@ impl EndpointPool {
                 retry_after,
             };
         }
+        if status.as_u16() == 400 && !sent_plain && refuses_structured_output(&bytes) {
+            if !ep.plain.swap(true, Ordering::Relaxed) {
+                tracing::warn!(endpoint = %ep.url, "endpoint refused response_format; sending requests to it without it");
+            }
+            return Attempt::Downgrade;
+        }
         if !status.is_success() {
             let text = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
             let detail = format!("{}: {status}: {text}", ep.url);
@@ -419,6 +450,33 @@ pub fn parse_reply(body: &[u8], fields: &[String]) -> Result<Completion, String>
         })
         .unwrap_or_default();
     Ok(Completion { fields, usage })
+}
+
+/// Whether a 400 reply's body blames structured output (servers word it differently:
+/// vLLM, TGI, llama.cpp and Ollama versions name `response_format`, `json_schema`,
+/// `guided_json` or `grammar`).
+fn refuses_structured_output(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body).to_ascii_lowercase();
+    [
+        "response_format",
+        "json_schema",
+        "guided",
+        "grammar",
+        "structured",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
+}
+
+/// The request body without `response_format` (for endpoints that refuse it).
+fn without_response_format(body: &[u8]) -> bytes::Bytes {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(mut m)) => {
+            m.remove("response_format");
+            serde_json::to_vec(&m).expect("json serialises").into()
+        }
+        _ => bytes::Bytes::copy_from_slice(body),
+    }
 }
 
 /// `http://h:p` → `http://h:p/v1/chat/completions`; `…/v1` → `…/v1/chat/completions`.

@@ -435,7 +435,7 @@ fn read_text(job_file: &Path, field: &str, path: &Path) -> Result<String> {
             format!("cannot read {}: {e}", path.display()),
         )
     })?;
-    String::from_utf8(bytes).map_err(|e| {
+    let text = String::from_utf8(bytes).map_err(|e| {
         Error::bad_input(
             path,
             field,
@@ -444,7 +444,22 @@ fn read_text(job_file: &Path, field: &str, path: &Path) -> Result<String> {
                 e.utf8_error().valid_up_to()
             ),
         )
-    })
+    })?;
+    Ok(normalize_text(text))
+}
+
+/// Editors on other systems write a byte-order mark and CRLF line ends: neither is
+/// content, and both would change chunk boundaries and the fingerprint.
+pub fn normalize_text(text: String) -> String {
+    let text = text
+        .strip_prefix('\u{feff}')
+        .map(str::to_string)
+        .unwrap_or(text);
+    if text.contains('\r') {
+        text.replace("\r\n", "\n").replace('\r', "\n")
+    } else {
+        text
+    }
 }
 
 impl Job {
@@ -452,7 +467,7 @@ impl Job {
     pub fn load(job_file: &Path, overrides: &Overrides) -> Result<Job> {
         let text = std::fs::read_to_string(job_file)
             .map_err(|e| Error::bad_input(job_file, "(file)", format!("cannot read: {e}")))?;
-        let spec = parse_spec(job_file, &text)?;
+        let spec = parse_spec(job_file, &normalize_text(text))?;
         Self::from_spec(job_file, spec, overrides)
     }
 
@@ -821,4 +836,18 @@ fn fingerprint(
     h.update(b"\0template\0");
     h.update(template.unwrap_or("").as_bytes());
     hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bom_and_crlf_are_not_content() {
+        assert_eq!(
+            normalize_text("\u{feff}a\r\nb\rc\n".to_string()),
+            "a\nb\nc\n"
+        );
+        assert_eq!(normalize_text("plain\n".to_string()), "plain\n");
+    }
 }

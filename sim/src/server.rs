@@ -90,6 +90,10 @@ pub struct SimArgs {
     /// Rate of replies that wrap the JSON object in prose (decided per chunk and seed).
     #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
     pub prose_rate: f64,
+    /// Answer 400 to any request carrying `response_format`, as servers without
+    /// structured output do.
+    #[arg(long)]
+    pub reject_response_format: bool,
 }
 
 impl Default for SimArgs {
@@ -111,6 +115,7 @@ impl Default for SimArgs {
             bad_invented_number: 0.0,
             bad_pii: 0.0,
             prose_rate: 0.0,
+            reject_response_format: false,
         }
     }
 }
@@ -496,6 +501,13 @@ async fn chat(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
             )
         }
     };
+    if sim.args.reject_response_format && req.get("response_format").is_some() {
+        return sim.error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "response_format is not supported by this server (simulated)",
+        );
+    }
     let parsed = match parse_request(&req) {
         Ok(p) => p,
         Err(msg) => return sim.error(StatusCode::BAD_REQUEST, "invalid_request_error", &msg),
