@@ -43,6 +43,59 @@ enum Command {
     Run(RunArgs),
     /// Serve a SIMULATED OpenAI-compatible endpoint (for tests and benchmarks only).
     Sim(seedstream_sim::SimArgs),
+    /// Cluster: run a generator (shard tasks from Kafka → candidates to Kafka).
+    Generator(ClusterArgs),
+    /// Cluster: run a validator (candidates from Kafka → verdicts to Kafka).
+    Validator(ClusterArgs),
+    /// Cluster: drive one job from this process over Kafka and Redis, with generators and
+    /// validators running elsewhere, and write its dataset (the gRPC coordinator service
+    /// is not built yet: this is its job loop, usable on its own).
+    Coordinate(CoordinateArgs),
+}
+
+#[derive(Args, Clone)]
+struct ClusterArgs {
+    /// Kafka bootstrap servers (host:port,…).
+    #[arg(long, env = "SEEDSTREAM_KAFKA_BROKERS")]
+    kafka_brokers: String,
+    /// Redis URL (redis://host:port/db).
+    #[arg(long, env = "SEEDSTREAM_REDIS_URL")]
+    redis_url: String,
+    /// Key prefix in Redis (one deployment).
+    #[arg(long, env = "SEEDSTREAM_REDIS_PREFIX", default_value = "seedstream")]
+    redis_prefix: String,
+    /// Partitions of each topic, when this process creates it.
+    #[arg(long, env = "SEEDSTREAM_TOPIC_PARTITIONS", default_value_t = 6)]
+    partitions: i32,
+}
+
+#[derive(Args)]
+struct CoordinateArgs {
+    /// The job file.
+    job: PathBuf,
+    /// Output directory.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Endpoint base URL, replacing model.endpoints (repeat for several).
+    #[arg(long = "endpoint", value_name = "URL")]
+    endpoints: Vec<String>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+impl ClusterArgs {
+    fn kafka(&self, role: &str) -> seedstream_core::kafka::KafkaConfig {
+        seedstream_core::kafka::KafkaConfig {
+            brokers: self.kafka_brokers.clone(),
+            client_id: format!("seedstream-{role}"),
+        }
+    }
+    fn topics(&self) -> seedstream_generator::service::Topics {
+        seedstream_generator::service::Topics {
+            partitions: self.partitions,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Args)]
@@ -82,6 +135,31 @@ fn main() -> ExitCode {
     rt.block_on(async move {
         match cli.command {
             Command::Run(args) => run(args).await,
+            Command::Generator(args) => {
+                let cfg = seedstream_generator::service::Config {
+                    kafka: args.kafka("generator"),
+                    redis_url: args.redis_url.clone(),
+                    redis_prefix: args.redis_prefix.clone(),
+                    topics: args.topics(),
+                    group: "seedstream-generators".into(),
+                    env: std::env::vars().collect(),
+                };
+                service_exit(seedstream_generator::service::run(cfg, shutdown_on_signal()).await)
+            }
+            Command::Validator(args) => {
+                let t = args.topics();
+                let cfg = seedstream_validator::service::Config {
+                    kafka: args.kafka("validator"),
+                    redis_url: args.redis_url.clone(),
+                    redis_prefix: args.redis_prefix.clone(),
+                    candidates_topic: t.candidates,
+                    results_topic: t.results,
+                    partitions: t.partitions,
+                    group: "seedstream-validators".into(),
+                };
+                service_exit(seedstream_validator::service::run(cfg, shutdown_on_signal()).await)
+            }
+            Command::Coordinate(args) => coordinate(args).await,
             Command::Sim(args) => {
                 let cancel = shutdown_on_signal();
                 match seedstream_sim::run(args, cancel).await {
@@ -110,6 +188,44 @@ fn shutdown_on_signal() -> CancellationToken {
         t.cancel();
     });
     token
+}
+
+fn service_exit(r: seedstream_core::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) | Err(Error::Cancelled) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+async fn coordinate(args: CoordinateArgs) -> ExitCode {
+    let overrides = Overrides {
+        endpoints: args.endpoints,
+        output_dir: args.out,
+    };
+    let job = match Job::load(&args.job, &overrides) {
+        Ok(j) => Arc::new(j),
+        Err(e) => return fail(&e),
+    };
+    let cfg = seedstream_coordinator::cluster::ClusterConfig {
+        kafka: args.cluster.kafka("coordinator"),
+        redis_url: args.cluster.redis_url.clone(),
+        redis_prefix: args.cluster.redis_prefix.clone(),
+        topics: args.cluster.topics(),
+    };
+    match seedstream_coordinator::cluster::run_job(job.clone(), &cfg, shutdown_on_signal()).await {
+        Ok(o) => {
+            let c = &o.manifest["counts"];
+            eprintln!(
+                "{}: {} accepted, {} rejected of {} planned",
+                job.id, c["accepted"], c["rejected"], c["planned"]
+            );
+            match o.status {
+                Status::Complete => ExitCode::SUCCESS,
+                Status::BudgetSpent => ExitCode::from(3),
+            }
+        }
+        Err(e) => fail(&e),
+    }
 }
 
 fn fail(e: &Error) -> ExitCode {

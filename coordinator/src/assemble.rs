@@ -92,6 +92,7 @@ pub struct Totals {
 /// Decides verdicts in canonical order and writes `samples.jsonl` and `rejected.jsonl`.
 pub struct Assembler {
     job: std::sync::Arc<Job>,
+    dir: PathBuf,
     dedup: DedupIndex,
     round: RoundPlan,
     /// Rounds planned after the current one, in order.
@@ -114,6 +115,7 @@ impl Assembler {
     /// An assembler writing into `dir` (which must exist).
     pub fn new(job: std::sync::Arc<Job>, dir: &Path) -> Result<Self> {
         Ok(Self {
+            dir: dir.to_path_buf(),
             dedup: DedupIndex::new(&job.spec.validate),
             job,
             round: RoundPlan {
@@ -328,6 +330,11 @@ impl Assembler {
             m.insert("reasons".into(), json!(r));
         }
         Value::Object(m)
+    }
+
+    /// The output directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Rename both files into place.

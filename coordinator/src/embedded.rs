@@ -11,18 +11,18 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use seedstream_core::bus::inproc::{self, InProcPublisher};
+use seedstream_core::bus::inproc;
 use seedstream_core::bus::{Consumer, Publisher};
 use seedstream_core::messages::{Candidate, ShardTask, Verdict};
-use seedstream_core::plan::{early_round_size, plan_slot, round_size, RoundPlan};
+use seedstream_core::plan::{early_round_size, round_size, RoundPlan};
 use seedstream_core::spec::Job;
 use seedstream_core::state::{RedbState, StateStore};
 use seedstream_core::{Error, Result};
 use seedstream_generator::{Backend, Generator};
-use seedstream_validator::{PreparedChunk, Validator};
+use seedstream_validator::service::{validate_loop, JobScorer};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -97,7 +97,7 @@ pub async fn run(
 
     let capacity = backend.capacity();
     let gen = Generator::new(job.clone(), backend, state.clone());
-    let validator = Arc::new(Validator::new(&job.spec.validate, &job.spec.task.fields));
+    let scorer = JobScorer::new(job.clone());
 
     let (shard_tx, shard_rx) = inproc::topic::<ShardTask>(64);
     let (cand_tx, cand_rx) = inproc::topic::<Candidate>(256.max(capacity));
@@ -120,22 +120,14 @@ pub async fn run(
         });
     }
     drop((shard_rx, cand_tx));
-    let chunks = ChunkCache::new(&job);
     for i in 0..opts.validators.max(1) {
-        let (j, v, rx, tx, c) = (
-            job.clone(),
-            validator.clone(),
+        let (s, rx, tx, c) = (
+            scorer.clone(),
             cand_rx.clone(),
             verdict_tx.clone(),
             run_cancel.clone(),
         );
-        let chunks = chunks.clone();
-        workers.spawn(async move {
-            (
-                format!("validator-{i}"),
-                validate_loop(j, v, chunks, rx, tx, c).await,
-            )
-        });
+        workers.spawn(async move { (format!("validator-{i}"), validate_loop(s, rx, tx, c).await) });
     }
     drop((cand_rx, verdict_tx));
 
@@ -148,74 +140,21 @@ pub async fn run(
         display_stop.clone(),
     );
 
+    let window_slots = (4 * capacity).max(1024) + job.spec.shard_size as usize;
     let mut assembler = Assembler::new(job.clone(), &out_dir)?;
-    let shard_size = job.spec.shard_size;
-    let window = Arc::new(Semaphore::new(
-        (4 * capacity).max(1024) + shard_size as usize,
-    ));
-    let mut planned = 0u64;
-    let mut rounds = 0u32;
     let mut publishers: JoinSet<Result<()>> = JoinSet::new();
-    let result: Result<()> = async {
-        let plan_next = |assembler: &mut Assembler,
-                         size: u64,
-                         publishers: &mut JoinSet<Result<()>>,
-                         planned: &mut u64,
-                         rounds: &mut u32| {
-            let round = RoundPlan { round: *rounds, slots: size, shard_size };
-            tracing::info!(round = *rounds, slots = size, "planning round");
-            assembler.plan_round(round);
-            *planned += size;
-            *rounds += 1;
-            progress.planned.store(*planned, Ordering::Relaxed);
-            publishers.spawn(publish_round(job.id.clone(), round, shard_tx.clone(), window.clone(), run_cancel.clone()));
-        };
-        loop {
-            if assembler.all_done() {
-                let size = round_size(job.spec.target, job.max_slots, planned, assembler.totals.accepted);
-                if size == 0 {
-                    break;
-                }
-                plan_next(&mut assembler, size, &mut publishers, &mut planned, &mut rounds);
-            }
-            tokio::select! {
-                d = verdict_rx.recv() => {
-                    let Some(d) = d? else {
-                        // The topics closed early: a worker failed. Report its error.
-                        while let Some(w) = workers.join_next().await {
-                            if let Ok((name, Err(e))) = w {
-                                tracing::error!(worker = %name, error = %e, "worker failed");
-                                return Err(e);
-                            }
-                        }
-                        return Err(Error::Bus("the pipeline stopped before every slot was decided".into()));
-                    };
-                    let v = d.ack();
-                    let n = assembler.offer(v)?;
-                    window.add_permits(n as usize);
-                    if let Some(snap) = assembler.take_halfway() {
-                        let size = early_round_size(job.spec.target, job.max_slots, planned, &snap);
-                        if size > 0 {
-                            plan_next(&mut assembler, size, &mut publishers, &mut planned, &mut rounds);
-                        }
-                    }
-                    let t = &assembler.totals;
-                    progress.decided.store(t.decided, Ordering::Relaxed);
-                    progress.accepted.store(t.accepted, Ordering::Relaxed);
-                    progress.cached.store(t.cached, Ordering::Relaxed);
-                }
-                Some(w) = workers.join_next() => {
-                    let (name, r) = w.map_err(|e| Error::Bus(format!("worker task: {e}")))?;
-                    r.inspect_err(|e| tracing::error!(worker = %name, error = %e, "worker failed"))?;
-                }
-                Some(p) = publishers.join_next() => {
-                    p.map_err(|e| Error::Bus(format!("shard publisher: {e}")))??;
-                }
-                _ = cancel.cancelled() => return Err(Error::Cancelled),
-            }
-        }
-        Ok(())
-    }
+    let (result, planned, rounds) = drive(
+        &job,
+        &mut assembler,
+        &shard_tx,
+        &mut verdict_rx,
+        &mut workers,
+        &mut publishers,
+        window_slots,
+        &progress,
+        &run_cancel,
+        &cancel,
+    )
     .await;
 
     // Stop the pipeline: closing the shard topic lets generators, then validators, end.
@@ -239,6 +178,26 @@ pub async fn run(
     result?;
     flushed?;
 
+    finish(
+        &job,
+        assembler,
+        planned,
+        rounds,
+        gen.pool().map(|p| p.stats.snapshot()).unwrap_or_default(),
+        started,
+    )
+}
+
+/// Rename the dataset files into place and write the manifest.
+pub fn finish(
+    job: &Job,
+    assembler: Assembler,
+    planned: u64,
+    rounds: u32,
+    client: std::collections::BTreeMap<&'static str, u64>,
+    started: Instant,
+) -> Result<Outcome> {
+    let out_dir = assembler.dir().to_path_buf();
     let status = if assembler.totals.accepted >= job.spec.target {
         Status::Complete
     } else {
@@ -252,10 +211,10 @@ pub async fn run(
         },
         planned,
         rounds,
-        client: gen.pool().map(|p| p.stats.snapshot()).unwrap_or_default(),
+        client,
         wall_ms: started.elapsed().as_millis() as u64,
     };
-    let manifest = manifest::build(&job, &totals, &facts);
+    let manifest = manifest::build(job, &totals, &facts);
     let mut bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
     bytes.push(b'\n');
     write_atomic(&out_dir.join("manifest.json"), &bytes)?;
@@ -266,11 +225,101 @@ pub async fn run(
     })
 }
 
+/// The coordinator's loop, whatever the bus: plan rounds, publish their shards within the
+/// window, decide verdicts in canonical order, plan the next round early or when the
+/// current ones are decided, until the target is met or the budget spent. `workers` are
+/// tasks of this process whose failure stops the job (none in cluster mode).
+/// Returns the outcome, the slots planned and the rounds.
+#[allow(clippy::too_many_arguments)]
+pub async fn drive<P, C>(
+    job: &Arc<Job>,
+    assembler: &mut Assembler,
+    shard_tx: &P,
+    verdict_rx: &mut C,
+    workers: &mut JoinSet<(String, Result<()>)>,
+    publishers: &mut JoinSet<Result<()>>,
+    window_slots: usize,
+    progress: &Arc<Progress>,
+    run_cancel: &CancellationToken,
+    cancel: &CancellationToken,
+) -> (Result<()>, u64, u32)
+where
+    P: Publisher<ShardTask> + Clone + 'static,
+    C: Consumer<Verdict>,
+{
+    let shard_size = job.spec.shard_size;
+    let window = Arc::new(Semaphore::new(window_slots));
+    let mut planned = 0u64;
+    let mut rounds = 0u32;
+    let result: Result<()> = async {
+        let plan_next = |assembler: &mut Assembler,
+                         size: u64,
+                         publishers: &mut JoinSet<Result<()>>,
+                         planned: &mut u64,
+                         rounds: &mut u32| {
+            let round = RoundPlan { round: *rounds, slots: size, shard_size };
+            tracing::info!(round = *rounds, slots = size, "planning round");
+            assembler.plan_round(round);
+            *planned += size;
+            *rounds += 1;
+            progress.planned.store(*planned, Ordering::Relaxed);
+            publishers.spawn(publish_round(job.id.clone(), round, shard_tx.clone(), window.clone(), run_cancel.clone()));
+        };
+        loop {
+            if assembler.all_done() {
+                let size = round_size(job.spec.target, job.max_slots, planned, assembler.totals.accepted);
+                if size == 0 {
+                    break;
+                }
+                plan_next(assembler, size, publishers, &mut planned, &mut rounds);
+            }
+            tokio::select! {
+                d = verdict_rx.recv() => {
+                    let Some(d) = d? else {
+                        // The topics closed early: a worker failed. Report its error.
+                        while let Some(w) = workers.join_next().await {
+                            if let Ok((name, Err(e))) = w {
+                                tracing::error!(worker = %name, error = %e, "worker failed");
+                                return Err(e);
+                            }
+                        }
+                        return Err(Error::Bus("the pipeline stopped before every slot was decided".into()));
+                    };
+                    let v = d.ack();
+                    let n = assembler.offer(v)?;
+                    window.add_permits(n as usize);
+                    if let Some(snap) = assembler.take_halfway() {
+                        let size = early_round_size(job.spec.target, job.max_slots, planned, &snap);
+                        if size > 0 {
+                            plan_next(assembler, size, publishers, &mut planned, &mut rounds);
+                        }
+                    }
+                    let t = &assembler.totals;
+                    progress.decided.store(t.decided, Ordering::Relaxed);
+                    progress.accepted.store(t.accepted, Ordering::Relaxed);
+                    progress.cached.store(t.cached, Ordering::Relaxed);
+                }
+                Some(w) = workers.join_next() => {
+                    let (name, r) = w.map_err(|e| Error::Bus(format!("worker task: {e}")))?;
+                    r.inspect_err(|e| tracing::error!(worker = %name, error = %e, "worker failed"))?;
+                }
+                Some(p) = publishers.join_next() => {
+                    p.map_err(|e| Error::Bus(format!("shard publisher: {e}")))??;
+                }
+                _ = cancel.cancelled() => return Err(Error::Cancelled),
+            }
+        }
+        Ok(())
+    }
+    .await;
+    (result, planned, rounds)
+}
+
 /// Publish every shard of `round`, taking window permits first (backpressure).
-async fn publish_round(
+async fn publish_round<P: Publisher<ShardTask>>(
     job_id: String,
     round: RoundPlan,
-    tx: InProcPublisher<ShardTask>,
+    tx: P,
     window: Arc<Semaphore>,
     cancel: CancellationToken,
 ) -> Result<()> {
@@ -293,79 +342,6 @@ async fn publish_round(
             .await?;
     }
     Ok(())
-}
-
-/// Chunks prepared for scoring (tokenised, indexed) on first use, shared by validators:
-/// a chunk is scored against many records, so it is prepared once, not per record.
-#[derive(Clone)]
-pub struct ChunkCache(Arc<Vec<OnceLock<PreparedChunk>>>);
-
-impl ChunkCache {
-    /// An empty cache for `job`'s chunks.
-    pub fn new(job: &Job) -> Self {
-        Self(Arc::new(
-            (0..job.chunks.len()).map(|_| OnceLock::new()).collect(),
-        ))
-    }
-    fn get(&self, job: &Job, validator: &Validator, chunk: usize) -> &PreparedChunk {
-        self.0[chunk].get_or_init(|| validator.prepare_chunk(&job.chunks[chunk].text))
-    }
-}
-
-/// One validator loop: score each candidate (per-record checks only) and pass it on.
-pub async fn validate_loop<C, P>(
-    job: Arc<Job>,
-    validator: Arc<Validator>,
-    chunks: ChunkCache,
-    mut rx: C,
-    tx: P,
-    cancel: CancellationToken,
-) -> Result<()>
-where
-    C: Consumer<Candidate>,
-    P: Publisher<Verdict>,
-{
-    loop {
-        let d = tokio::select! {
-            d = rx.recv() => d?,
-            _ = cancel.cancelled() => return Ok(()),
-        };
-        let Some(d) = d else { return Ok(()) };
-        let c = d.msg.clone();
-        let verdict = score(&job, &validator, &chunks, c);
-        tx.publish(&verdict.candidate.key.record_id(&job.id), verdict)
-            .await?;
-        d.ack();
-    }
-}
-
-/// Score one candidate against its chunk.
-pub fn score(job: &Job, validator: &Validator, chunks: &ChunkCache, c: Candidate) -> Verdict {
-    match &c.outcome {
-        Ok(done) => {
-            let round = RoundPlan {
-                round: c.key.round,
-                slots: 0,
-                shard_size: job.spec.shard_size,
-            };
-            let plan = plan_slot(job, &round, c.key.shard, c.key.slot);
-            let s = validator.score_prepared(&done.fields, chunks.get(job, validator, plan.chunk));
-            Verdict {
-                scores: s.scores,
-                reasons: s.reasons,
-                exact: s.signature.exact,
-                minhash: s.signature.minhash,
-                candidate: c,
-            }
-        }
-        Err(_) => Verdict {
-            candidate: c,
-            scores: Default::default(),
-            reasons: vec![],
-            exact: 0,
-            minhash: vec![],
-        },
-    }
 }
 
 #[cfg(test)]

@@ -193,11 +193,16 @@ pub struct KafkaConsumer<M> {
 impl<M: WireMessage> Consumer<M> for KafkaConsumer<M> {
     async fn recv(&mut self) -> Result<Option<Delivery<M>>> {
         loop {
-            let m = self
-                .consumer
-                .recv()
-                .await
-                .map_err(|e| kerr(&format!("receive from {}", self.topic), e))?;
+            let m = match self.consumer.recv().await {
+                Ok(m) => m,
+                Err(e) => {
+                    // Rebalances, a restarting broker, a coordinator moving: librdkafka
+                    // recovers by itself; keep consuming (our caller stops us on shutdown).
+                    tracing::warn!(error = %e, topic = %self.topic, "kafka receive error; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
             let (partition, offset) = (m.partition(), m.offset());
             let decoded = M::decode(m.payload().unwrap_or_default());
             drop(m);

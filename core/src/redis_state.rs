@@ -12,6 +12,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
 
 use crate::error::{Error, Result};
+use crate::spec::JobBundle;
 use crate::state::{Key, StateStore};
 
 fn rerr(what: &str, e: impl std::fmt::Display) -> Error {
@@ -45,6 +46,34 @@ impl RedisState {
             prefix: prefix.to_string(),
             ttl_secs,
         })
+    }
+
+    /// Store a job's bundle (what generators and validators rebuild the job from).
+    pub async fn put_job(&self, bundle: &JobBundle, job_id: &str) -> Result<()> {
+        let mut c = self.conn.clone();
+        let bytes = serde_json::to_vec(bundle).expect("bundle serialises");
+        c.set::<_, _, ()>(self.job_key(job_id), bytes)
+            .await
+            .map_err(|e| rerr("SET job", e))
+    }
+
+    /// A job's bundle, if it was stored.
+    pub async fn get_job(&self, job_id: &str) -> Result<Option<JobBundle>> {
+        let mut c = self.conn.clone();
+        let bytes: Option<Vec<u8>> = c
+            .get(self.job_key(job_id))
+            .await
+            .map_err(|e| rerr("GET job", e))?;
+        bytes
+            .map(|b| {
+                serde_json::from_slice(&b)
+                    .map_err(|e| rerr(&format!("job {job_id} is unreadable"), e))
+            })
+            .transpose()
+    }
+
+    fn job_key(&self, job_id: &str) -> String {
+        format!("{}:job:{job_id}:bundle", self.prefix)
     }
 
     fn cache_key(&self, key: &Key) -> String {

@@ -4,6 +4,7 @@
 //! Raw structs mirror the file (`deny_unknown_fields`, every default in one place);
 //! [`Job::load`] validates them, so invalid states cannot reach the services.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -416,6 +417,45 @@ pub struct Job {
     pub max_slots: u64,
     /// Resolved output directory.
     pub output_dir: PathBuf,
+    /// Every file the spec names (sources, seed examples, template), by the path as
+    /// written, with its (normalised) text: what a [`JobBundle`] carries to other nodes.
+    pub inputs: BTreeMap<String, String>,
+}
+
+/// A job with every input inline: what is stored for, and sent to, other nodes (they
+/// have no access to the submitter's files). [`Job::from_bundle`] rebuilds the same job,
+/// fingerprint included.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobBundle {
+    /// The job file's name, for messages.
+    pub file: String,
+    /// The spec, overrides applied.
+    pub spec: JobSpec,
+    /// Each input file's text by the path as written in the spec.
+    pub inputs: BTreeMap<String, String>,
+}
+
+/// Where a job's input files come from.
+enum Inputs<'a> {
+    /// Read from disk, relative to the job file.
+    Disk(&'a Path),
+    /// Inline, by the path as written.
+    Inline(&'a BTreeMap<String, String>),
+}
+
+impl Inputs<'_> {
+    fn read(&self, job_file: &Path, field: &str, as_written: &str) -> Result<String> {
+        match self {
+            Inputs::Disk(base) => read_text(job_file, field, &base.join(as_written)),
+            Inputs::Inline(files) => files.get(as_written).cloned().ok_or_else(|| {
+                Error::bad_input(
+                    job_file,
+                    field,
+                    format!("{as_written:?} was not sent with the job"),
+                )
+            }),
+        }
+    }
 }
 
 /// Overrides a CLI can apply on top of the file.
@@ -472,8 +512,38 @@ impl Job {
     }
 
     /// Check a parsed spec whose relative paths resolve against `job_file`'s folder.
-    pub fn from_spec(job_file: &Path, mut spec: JobSpec, overrides: &Overrides) -> Result<Job> {
+    pub fn from_spec(job_file: &Path, spec: JobSpec, overrides: &Overrides) -> Result<Job> {
         let base = job_file.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::build(job_file, spec, overrides, Inputs::Disk(&base))
+    }
+
+    /// Rebuild a job from its bundle (on a node without the submitter's files).
+    pub fn from_bundle(bundle: &JobBundle) -> Result<Job> {
+        Self::build(
+            Path::new(&bundle.file),
+            bundle.spec.clone(),
+            &Overrides::default(),
+            Inputs::Inline(&bundle.inputs),
+        )
+    }
+
+    /// Everything another node needs to rebuild this job.
+    pub fn bundle(&self) -> JobBundle {
+        JobBundle {
+            file: self.file.display().to_string(),
+            spec: self.spec.clone(),
+            inputs: self.inputs.clone(),
+        }
+    }
+
+    fn build(
+        job_file: &Path,
+        mut spec: JobSpec,
+        overrides: &Overrides,
+        files: Inputs<'_>,
+    ) -> Result<Job> {
+        let base = job_file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut inputs = BTreeMap::new();
         let bad = |field: &str, problem: String| Error::bad_input(job_file, field, problem);
 
         if spec.name.is_empty()
@@ -652,7 +722,8 @@ impl Job {
                     format!("expected a .md or .txt document, found {:?}", s.path),
                 ));
             }
-            let text = read_text(job_file, &field, &path)?;
+            let text = files.read(job_file, &field, &s.path)?;
+            inputs.insert(s.path.clone(), text.clone());
             if text.trim().is_empty() {
                 return Err(Error::bad_input(&path, &field, "document is empty"));
             }
@@ -670,7 +741,8 @@ impl Job {
 
         // Seed examples.
         let seed_path = base.join(&spec.seed_examples);
-        let seed_text = read_text(job_file, "seed_examples", &seed_path)?;
+        let seed_text = files.read(job_file, "seed_examples", &spec.seed_examples)?;
+        inputs.insert(spec.seed_examples.clone(), seed_text.clone());
         let mut seed_examples = Vec::new();
         for (n, line) in seed_text.lines().enumerate() {
             let line_no = n + 1;
@@ -734,7 +806,8 @@ impl Job {
         let template = match &spec.task.template {
             Some(t) => {
                 let path = base.join(t);
-                let text = read_text(job_file, "task.template", &path)?;
+                let text = files.read(job_file, "task.template", t)?;
+                inputs.insert(t.clone(), text.clone());
                 crate::prompt::check_template(&text, &spec.task.fields, spec.task.few_shot)
                     .map_err(|e| Error::bad_input(&path, "task.template", e))?;
                 Some(text)
@@ -743,7 +816,9 @@ impl Job {
         };
 
         // Local model file.
-        if let Some(g) = &spec.model.gguf {
+        // The model file lives where the job was written; a node rebuilding a bundle
+        // takes the path as resolved by the submitter.
+        if let (Some(g), Inputs::Disk(_)) = (&spec.model.gguf, &files) {
             let path = base.join(g);
             if !path.is_file() {
                 return Err(bad(
@@ -774,6 +849,7 @@ impl Job {
             template,
             max_slots,
             output_dir,
+            inputs,
         })
     }
 }
@@ -841,6 +917,30 @@ fn fingerprint(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bundle_rebuilds_the_same_job() {
+        let job_file =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/qa/job-endpoint.yaml");
+        let job = Job::load(&job_file, &Overrides::default()).unwrap();
+        let bundle = job.bundle();
+        // Through JSON, as it travels.
+        let bundle: JobBundle =
+            serde_json::from_slice(&serde_json::to_vec(&bundle).unwrap()).unwrap();
+        let again = Job::from_bundle(&bundle).unwrap();
+        assert_eq!(again.fingerprint, job.fingerprint);
+        assert_eq!(again.id, job.id);
+        assert_eq!(again.chunks, job.chunks);
+        assert_eq!(again.seed_examples.len(), job.seed_examples.len());
+        // A bundle missing an input names it.
+        let mut broken = bundle.clone();
+        broken.inputs.remove("seeds.jsonl");
+        let e = Job::from_bundle(&broken).unwrap_err().to_string();
+        assert!(
+            e.contains("seed_examples") && e.contains("seeds.jsonl"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn bom_and_crlf_are_not_content() {

@@ -7,7 +7,10 @@
 //! candidate is published, and a shard is acknowledged only once all its candidates
 //! are published (at-least-once).
 //!
-//! Layout: [`Generator`] (shared per job), [`run`] (one consumer loop).
+//! Layout: [`Generator`] (shared per job), [`run`] (one consumer loop), [`service`]
+//! (the `seedstream generator` process: Kafka in and out, jobs and cache in Redis).
+
+pub mod service;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -234,15 +237,38 @@ async fn local_complete(
     }
 }
 
+/// Finds the [`Generator`] of a shard's job.
+#[async_trait::async_trait]
+pub trait Generators: Send + Sync {
+    /// The generator for `job_id`.
+    async fn for_job(&self, job_id: &str) -> Result<Arc<Generator>>;
+}
+
+/// One job (embedded mode).
+#[async_trait::async_trait]
+impl Generators for Arc<Generator> {
+    async fn for_job(&self, job_id: &str) -> Result<Arc<Generator>> {
+        if job_id == self.job.id {
+            Ok(self.clone())
+        } else {
+            Err(Error::Bus(format!(
+                "shard task of job {job_id} on a generator of job {}",
+                self.job.id
+            )))
+        }
+    }
+}
+
 /// One generator loop: consume shard tasks, publish candidates, ack each shard when all
 /// its candidates are out. Returns when the shard topic closes or on cancel.
-pub async fn run<C, P>(
-    gen: Arc<Generator>,
+pub async fn run<G, C, P>(
+    gens: G,
     mut shards: C,
     candidates: P,
     cancel: CancellationToken,
 ) -> Result<()>
 where
+    G: Generators,
     C: Consumer<ShardTask>,
     P: Publisher<Candidate> + Clone + 'static,
 {
@@ -260,6 +286,7 @@ where
         };
         let Some(delivery) = delivery else { break };
         let task = delivery.msg.clone();
+        let gen = gens.for_job(&task.job_id).await?;
         let round = RoundPlan {
             round: task.round,
             slots: 0,

@@ -35,6 +35,7 @@
 mod checks;
 mod dedup;
 mod pii;
+pub mod service;
 mod signature;
 mod text;
 

@@ -1,0 +1,119 @@
+//! Cluster mode, coordinator side: drive one job over Kafka. Generators and validators
+//! are other processes (`seedstream generator`, `seedstream validator`); the job's
+//! bundle is in Redis for them; the response cache is Redis.
+//!
+//! The coordinator keeps no state of its own: it reads the job's verdicts from the start
+//! of the results topic (a consumer group of its own per run, so a restarted coordinator
+//! replays every verdict and rebuilds the same decisions), and republishes the shards of
+//! the rounds it plans; shards answered before are served from the response cache, and
+//! verdicts of slots already decided are ignored, so a restart costs time, not data.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use seedstream_core::bus::{Consumer, Delivery};
+use seedstream_core::kafka::KafkaConfig;
+use seedstream_core::messages::{ShardTask, Verdict};
+use seedstream_core::redis_state::RedisState;
+use seedstream_core::spec::Job;
+use seedstream_core::Result;
+use seedstream_generator::service::Topics;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::assemble::Assembler;
+use crate::embedded::{drive, finish, Outcome};
+use crate::progress::Progress;
+
+/// Passes on only the verdicts of one job (others are acknowledged and skipped).
+struct OneJob<C> {
+    inner: C,
+    job_id: String,
+}
+
+#[async_trait]
+impl<C: Consumer<Verdict>> Consumer<Verdict> for OneJob<C> {
+    async fn recv(&mut self) -> Result<Option<Delivery<Verdict>>> {
+        loop {
+            match self.inner.recv().await? {
+                Some(d) if d.msg.candidate.job_id != self.job_id => {
+                    d.ack();
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+}
+
+/// Where a cluster job runs.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// The broker.
+    pub kafka: KafkaConfig,
+    /// Redis URL.
+    pub redis_url: String,
+    /// Key prefix in Redis.
+    pub redis_prefix: String,
+    /// Topic names.
+    pub topics: Topics,
+}
+
+/// Store `job` for the other nodes and drive it to the end; the dataset goes to
+/// `job.output_dir`.
+pub async fn run_job(
+    job: Arc<Job>,
+    cfg: &ClusterConfig,
+    cancel: CancellationToken,
+) -> Result<Outcome> {
+    let started = Instant::now();
+    let state = RedisState::connect(&cfg.redis_url, &cfg.redis_prefix, None).await?;
+    state.put_job(&job.bundle(), &job.id).await?;
+    let t = &cfg.topics;
+    cfg.kafka
+        .ensure_topics(&[
+            (&t.shards, t.partitions),
+            (&t.candidates, t.partitions),
+            (&t.results, t.partitions),
+        ])
+        .await?;
+    let shard_tx = cfg.kafka.publisher::<ShardTask>(&t.shards)?;
+    // A group of its own for every run: read the job's verdicts from the beginning.
+    let nonce = started.elapsed().as_nanos() ^ std::process::id() as u128;
+    let group = format!("seedstream-coordinator-{}-{nonce:x}", job.id);
+    let mut verdicts = OneJob {
+        inner: cfg.kafka.consumer::<Verdict>(&t.results, &group)?,
+        job_id: job.id.clone(),
+    };
+    std::fs::create_dir_all(&job.output_dir)
+        .map_err(|e| seedstream_core::Error::io(&job.output_dir, e))?;
+    let mut assembler = Assembler::new(job.clone(), &job.output_dir)?;
+    let mut workers = JoinSet::new();
+    let mut publishers = JoinSet::new();
+    let progress = Arc::new(Progress::default());
+    let run_cancel = cancel.child_token();
+    let (result, planned, rounds) = drive(
+        &job,
+        &mut assembler,
+        &shard_tx,
+        &mut verdicts,
+        &mut workers,
+        &mut publishers,
+        4096,
+        &progress,
+        &run_cancel,
+        &cancel,
+    )
+    .await;
+    run_cancel.cancel();
+    publishers.abort_all();
+    result?;
+    finish(
+        &job,
+        assembler,
+        planned,
+        rounds,
+        Default::default(),
+        started,
+    )
+}

@@ -1,0 +1,124 @@
+//! The `seedstream generator` process: consumes shard tasks from Kafka as a member of
+//! the generators' consumer group, rebuilds each job from its bundle in Redis, answers
+//! from the shared response cache (Redis) or the job's endpoints, and publishes
+//! candidates. Any number of these run side by side; a killed one costs time, not data
+//! (its unacknowledged shards are redelivered to the others).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use seedstream_core::client::EndpointPool;
+use seedstream_core::kafka::KafkaConfig;
+use seedstream_core::messages::{Candidate, ShardTask};
+use seedstream_core::redis_state::RedisState;
+use seedstream_core::spec::{Backend as BackendKind, Job};
+use seedstream_core::{Error, Result};
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Backend, Generator, Generators};
+
+/// Topic names, shared by every process of a deployment.
+#[derive(Debug, Clone)]
+pub struct Topics {
+    /// Shard tasks (coordinator → generators).
+    pub shards: String,
+    /// Candidates (generators → validators).
+    pub candidates: String,
+    /// Verdicts (validators → coordinator).
+    pub results: String,
+    /// Partitions of each topic created if missing.
+    pub partitions: i32,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Self {
+            shards: "seedstream.shards".into(),
+            candidates: "seedstream.candidates".into(),
+            results: "seedstream.results".into(),
+            partitions: 6,
+        }
+    }
+}
+
+/// Configuration of a generator process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The broker.
+    pub kafka: KafkaConfig,
+    /// Redis URL.
+    pub redis_url: String,
+    /// Key prefix in Redis (one deployment).
+    pub redis_prefix: String,
+    /// Topic names.
+    pub topics: Topics,
+    /// Consumer group of the generators.
+    pub group: String,
+    /// Environment variables a job may name in `model.api_key_env` (read in `main`).
+    pub env: HashMap<String, String>,
+}
+
+/// Jobs rebuilt from Redis, one [`Generator`] each, kept for the life of the process.
+struct ClusterJobs {
+    state: RedisState,
+    env: HashMap<String, String>,
+    jobs: Mutex<HashMap<String, Arc<Generator>>>,
+}
+
+#[async_trait::async_trait]
+impl Generators for ClusterJobs {
+    async fn for_job(&self, job_id: &str) -> Result<Arc<Generator>> {
+        let mut jobs = self.jobs.lock().await;
+        if let Some(g) = jobs.get(job_id) {
+            return Ok(g.clone());
+        }
+        let bundle = self.state.get_job(job_id).await?.ok_or_else(|| {
+            Error::State(format!("job {job_id} is not in Redis: was it submitted?"))
+        })?;
+        let job = Arc::new(Job::from_bundle(&bundle)?);
+        let model = &job.spec.model;
+        if model.backend != BackendKind::Openai {
+            return Err(Error::Endpoint(format!(
+                "job {job_id}: cluster generators serve OpenAI-compatible endpoints only"
+            )));
+        }
+        let api_key = match &model.api_key_env {
+            Some(var) => Some(self.env.get(var).cloned().ok_or_else(|| {
+                Error::Endpoint(format!(
+                    "job {job_id}: environment variable {var} is not set on this generator"
+                ))
+            })?),
+            None => None,
+        };
+        let gen = Generator::new(
+            job.clone(),
+            Backend::Remote(EndpointPool::new(model, api_key)),
+            Arc::new(self.state.clone()),
+        );
+        tracing::info!(job_id, "serving job");
+        jobs.insert(job_id.to_string(), gen.clone());
+        Ok(gen)
+    }
+}
+
+/// Run a generator process until `shutdown`.
+pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<()> {
+    let state = RedisState::connect(&cfg.redis_url, &cfg.redis_prefix, None).await?;
+    let t = &cfg.topics;
+    cfg.kafka
+        .ensure_topics(&[
+            (&t.shards, t.partitions),
+            (&t.candidates, t.partitions),
+            (&t.results, t.partitions),
+        ])
+        .await?;
+    let shards = cfg.kafka.consumer::<ShardTask>(&t.shards, &cfg.group)?;
+    let candidates = cfg.kafka.publisher::<Candidate>(&t.candidates)?;
+    let jobs = ClusterJobs {
+        state,
+        env: cfg.env,
+        jobs: Mutex::default(),
+    };
+    crate::run(jobs, shards, candidates, shutdown).await
+}
