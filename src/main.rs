@@ -79,6 +79,10 @@ struct CoordinateArgs {
     /// Endpoint base URL, replacing model.endpoints (repeat for several).
     #[arg(long = "endpoint", value_name = "URL")]
     endpoints: Vec<String>,
+    /// Re-dispatch undecided shards after this many ms without progress (default: the
+    /// longest a request may take with its retries, at least 60 s).
+    #[arg(long, env = "SEEDSTREAM_REDISPATCH_AFTER_MS")]
+    redispatch_after_ms: Option<u64>,
     #[command(flatten)]
     cluster: ClusterArgs,
 }
@@ -211,6 +215,11 @@ async fn coordinate(args: CoordinateArgs) -> ExitCode {
         redis_url: args.cluster.redis_url.clone(),
         redis_prefix: args.cluster.redis_prefix.clone(),
         topics: args.cluster.topics(),
+        redispatch_after: Duration::from_millis(args.redispatch_after_ms.unwrap_or_else(|| {
+            let m = &job.spec.model;
+            (m.timeout_ms * (m.max_retries as u64 + 1) + m.backoff_max_ms * m.max_retries as u64)
+                .max(60_000)
+        })),
     };
     match seedstream_coordinator::cluster::run_job(job.clone(), &cfg, shutdown_on_signal()).await {
         Ok(o) => {

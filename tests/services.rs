@@ -96,6 +96,7 @@ fn kafka_redelivers_what_was_not_acknowledged() {
         let p = cfg.publisher::<ShardTask>("shards").unwrap();
         for shard in 0..n {
             let t = ShardTask {
+                attempt: 0,
                 job_id: "j".into(),
                 round: 0,
                 shard,

@@ -154,6 +154,32 @@ impl Assembler {
         self.next >= self.round.slots && self.queued.is_empty()
     }
 
+    /// Shards of the planned rounds with a slot neither decided nor waiting to be
+    /// (what a re-dispatch must send again).
+    pub fn undecided_shards(&self) -> Vec<(RoundPlan, u32)> {
+        let mut out = Vec::new();
+        let rounds =
+            std::iter::once((self.round, self.next)).chain(self.queued.iter().map(|r| (*r, 0)));
+        for (round, next) in rounds {
+            let first = (next / round.shard_size as u64) as u32;
+            for shard in first..round.shards() {
+                let missing = (0..round.shard_len(shard)).any(|slot| {
+                    let ord = shard as u64 * round.shard_size as u64 + slot as u64;
+                    ord >= next
+                        && !self.pending.contains_key(&SlotKey {
+                            round: round.round,
+                            shard,
+                            slot,
+                        })
+                });
+                if missing {
+                    out.push((round, shard));
+                }
+            }
+        }
+        out
+    }
+
     /// The counts at the halfway point of the last planned round, once (see
     /// [`seedstream_core::plan::early_round_size`]).
     pub fn take_halfway(&mut self) -> Option<HalfwaySnapshot> {

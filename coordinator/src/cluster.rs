@@ -57,6 +57,9 @@ pub struct ClusterConfig {
     pub redis_prefix: String,
     /// Topic names.
     pub topics: Topics,
+    /// Re-dispatch undecided shards after this long without progress (longer than any
+    /// one request with its retries, or a slow endpoint is asked twice).
+    pub redispatch_after: std::time::Duration,
 }
 
 /// Store `job` for the other nodes and drive it to the end; the dataset goes to
@@ -100,6 +103,7 @@ pub async fn run_job(
         &mut workers,
         &mut publishers,
         4096,
+        Some(cfg.redispatch_after),
         &progress,
         &run_cancel,
         &cancel,

@@ -151,6 +151,7 @@ pub async fn run(
         &mut workers,
         &mut publishers,
         window_slots,
+        None,
         &progress,
         &run_cancel,
         &cancel,
@@ -239,6 +240,7 @@ pub async fn drive<P, C>(
     workers: &mut JoinSet<(String, Result<()>)>,
     publishers: &mut JoinSet<Result<()>>,
     window_slots: usize,
+    redispatch_after: Option<std::time::Duration>,
     progress: &Arc<Progress>,
     run_cancel: &CancellationToken,
     cancel: &CancellationToken,
@@ -265,6 +267,9 @@ where
             progress.planned.store(*planned, Ordering::Relaxed);
             publishers.spawn(publish_round(job.id.clone(), round, shard_tx.clone(), window.clone(), run_cancel.clone()));
         };
+        let mut last_progress = Instant::now();
+        let mut attempt = 0u32;
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
         loop {
             if assembler.all_done() {
                 let size = round_size(job.spec.target, job.max_slots, planned, assembler.totals.accepted);
@@ -288,6 +293,9 @@ where
                     let v = d.ack();
                     let n = assembler.offer(v)?;
                     window.add_permits(n as usize);
+                    if n > 0 {
+                        last_progress = Instant::now();
+                    }
                     if let Some(snap) = assembler.take_halfway() {
                         let size = early_round_size(job.spec.target, job.max_slots, planned, &snap);
                         if size > 0 {
@@ -305,6 +313,21 @@ where
                 }
                 Some(p) = publishers.join_next() => {
                     p.map_err(|e| Error::Bus(format!("shard publisher: {e}")))??;
+                }
+                _ = tick.tick(), if redispatch_after.is_some() => {
+                    // No slot decided for a while: some shard or candidate sits with a
+                    // consumer that died. Send the undecided shards again (answers are
+                    // cached, duplicates are ignored), keyed to land elsewhere.
+                    if last_progress.elapsed() >= redispatch_after.unwrap_or_default() && publishers.is_empty() {
+                        attempt += 1;
+                        let shards = assembler.undecided_shards();
+                        tracing::warn!(shards = shards.len(), attempt, "no progress: re-dispatching undecided shards");
+                        for (round, shard) in shards {
+                            let task = ShardTask { job_id: job.id.clone(), round: round.round, shard, slots: round.shard_len(shard), shard_size: round.shard_size, attempt };
+                            shard_tx.publish(&format!("{}/{}#{attempt}", round.round, shard), task).await?;
+                        }
+                        last_progress = Instant::now();
+                    }
                 }
                 _ = cancel.cancelled() => return Err(Error::Cancelled),
             }
@@ -332,6 +355,7 @@ async fn publish_round<P: Publisher<ShardTask>>(
         // The assembler returns the permits as it decides the slots.
         permits.forget();
         let task = ShardTask {
+            attempt: 0,
             job_id: job_id.clone(),
             round: round.round,
             shard,

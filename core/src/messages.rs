@@ -22,6 +22,10 @@ pub struct ShardTask {
     pub slots: u32,
     /// Slots per shard in this round (with `shard`, gives each slot's ordinal).
     pub shard_size: u32,
+    /// 0 for the first dispatch; the coordinator re-dispatches a shard that made no
+    /// progress (its consumer died and the broker did not hand its partition over), with
+    /// a higher attempt, whose messages are keyed differently to land elsewhere.
+    pub attempt: u32,
 }
 
 /// What a generator made of one slot.

@@ -47,6 +47,7 @@ impl WireMessage for ShardTask {
             shard: self.shard,
             slots: self.slots,
             shard_size: self.shard_size,
+            attempt: self.attempt,
         }
         .encode_to_vec()
     }
@@ -58,6 +59,7 @@ impl WireMessage for ShardTask {
             shard: t.shard,
             slots: t.slots,
             shard_size: t.shard_size,
+            attempt: t.attempt,
         })
     }
 }
@@ -225,6 +227,7 @@ mod tests {
     #[test]
     fn messages_roundtrip_exactly() {
         let t = ShardTask {
+            attempt: 2,
             job_id: "j".into(),
             round: 2,
             shard: 9,

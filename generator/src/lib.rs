@@ -286,6 +286,7 @@ where
         };
         let Some(delivery) = delivery else { break };
         let task = delivery.msg.clone();
+        let attempt = task.attempt;
         let gen = gens.for_job(&task.job_id).await?;
         let round = RoundPlan {
             round: task.round,
@@ -310,7 +311,15 @@ where
                 async move {
                     let c = gen.candidate(&round, key, &cancel).await?;
                     drop(permit);
-                    out.publish(&key.record_id(&c.job_id), c).await
+                    // A re-dispatched shard's candidates are keyed apart, so they can land on
+                    // partitions whose consumers are alive.
+                    let id = key.record_id(&c.job_id);
+                    let k = if attempt == 0 {
+                        id
+                    } else {
+                        format!("{id}#{attempt}")
+                    };
+                    out.publish(&k, c).await
                 }
                 .instrument(span),
             );
