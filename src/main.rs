@@ -145,7 +145,8 @@ fn main() -> ExitCode {
                     redis_url: args.redis_url.clone(),
                     redis_prefix: args.redis_prefix.clone(),
                     topics: args.topics(),
-                    group: "seedstream-generators".into(),
+                    // Consumer groups are per deployment, like the Redis prefix.
+                    group: format!("{}-generators", args.redis_prefix),
                     env: std::env::vars().collect(),
                 };
                 service_exit(seedstream_generator::service::run(cfg, shutdown_on_signal()).await)
@@ -159,7 +160,7 @@ fn main() -> ExitCode {
                     candidates_topic: t.candidates,
                     results_topic: t.results,
                     partitions: t.partitions,
-                    group: "seedstream-validators".into(),
+                    group: format!("{}-validators", args.redis_prefix),
                 };
                 service_exit(seedstream_validator::service::run(cfg, shutdown_on_signal()).await)
             }

@@ -49,30 +49,70 @@ impl Fleet {
         self.procs.push(child);
     }
 
+    /// `seedstream coordinate` as a process, at most 150 s; its log is in `out.log`.
     fn coordinate(&self, job: &Path, out: &Path, url: &str) -> Output {
-        let o = Command::new(BIN)
-            .arg("coordinate")
-            .arg(job)
-            .arg("--out")
-            .arg(out)
-            .args(["--endpoint", url])
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .unwrap();
-        if !o.status.success() {
-            eprintln!("coordinate stderr: {}", String::from_utf8_lossy(&o.stderr));
-        }
-        o
+        coordinate(job, out, url, &self.env)
+    }
+}
+
+fn coordinate(job: &Path, out: &Path, url: &str, env: &[(String, String)]) -> Output {
+    let log = out.with_extension("log");
+    let mut child = Command::new(BIN)
+        .arg("coordinate")
+        .arg(job)
+        .arg("--out")
+        .arg(out)
+        .args(["--endpoint", url])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("SEEDSTREAM_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    eventually(std::time::Duration::from_secs(150), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let status = status.unwrap_or_else(|| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "coordinate did not finish in 150 s; its log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    });
+    let stderr = std::fs::read(&log).unwrap();
+    if !status.success() {
+        eprintln!("coordinate stderr: {}", String::from_utf8_lossy(&stderr));
+    }
+    Output {
+        status,
+        stdout: vec![],
+        stderr,
     }
 }
 
 impl Drop for Fleet {
+    /// SIGTERM: each process drains and leaves its consumer group.
     fn drop(&mut self) {
         for p in &mut self.procs {
-            let _ = p.kill();
+            unsafe_free_sigterm(p.id());
+        }
+        for p in &mut self.procs {
+            if !eventually(std::time::Duration::from_secs(20), || {
+                p.try_wait().unwrap().is_some()
+            }) {
+                let _ = p.kill();
+            }
             let _ = p.wait();
         }
     }
+}
+
+fn unsafe_free_sigterm(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
 }
 
 fn same_dataset(a: &Path, b: &Path) {
@@ -159,17 +199,7 @@ fn cluster_is_byte_identical_to_embedded_free_to_resubmit_and_survives_kill_9() 
         slow.url.clone(),
         fleet.env.clone(),
     );
-    let coordinator = std::thread::spawn(move || {
-        Command::new(BIN)
-            .arg("coordinate")
-            .arg(&job2)
-            .arg("--out")
-            .arg(&out2)
-            .args(["--endpoint", &url])
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .unwrap()
-    });
+    let coordinator = std::thread::spawn(move || coordinate(&job2, &out2, &url, &env));
     assert!(
         eventually(std::time::Duration::from_secs(60), || slow.requests() >= 40),
         "the job never started"
@@ -180,8 +210,11 @@ fn cluster_is_byte_identical_to_embedded_free_to_resubmit_and_survives_kill_9() 
     fleet.spawn("validator");
     let o = coordinator.join().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let redispatches = String::from_utf8_lossy(&o.stderr)
+        .matches("re-dispatching")
+        .count();
     eprintln!(
-        "recovered from kill -9 of a generator and a validator in {:?}",
+        "recovered from kill -9 of a generator and a validator in {:?} ({redispatches} re-dispatches)",
         started.elapsed()
     );
     // Nothing lost, nothing doubled, the same bytes.

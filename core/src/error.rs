@@ -32,6 +32,10 @@ pub enum Error {
     /// The bus was closed or failed.
     #[error("bus: {0}")]
     Bus(String),
+    /// A message names a job this deployment does not have (another deployment's, or
+    /// one whose state expired): skipped, not fatal.
+    #[error("unknown job {0}")]
+    UnknownJob(String),
     /// Work was cancelled (shutdown).
     #[error("cancelled")]
     Cancelled,

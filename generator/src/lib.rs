@@ -287,7 +287,16 @@ where
         let Some(delivery) = delivery else { break };
         let task = delivery.msg.clone();
         let attempt = task.attempt;
-        let gen = gens.for_job(&task.job_id).await?;
+        let gen = match gens.for_job(&task.job_id).await {
+            Ok(g) => g,
+            Err(Error::UnknownJob(id)) => {
+                // A shared topic carries other deployments' jobs too.
+                tracing::warn!(job_id = %id, "skipping a shard task of a job this deployment does not have");
+                delivery.ack();
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let round = RoundPlan {
             round: task.round,
             slots: 0,

@@ -73,9 +73,11 @@ impl Generators for ClusterJobs {
         if let Some(g) = jobs.get(job_id) {
             return Ok(g.clone());
         }
-        let bundle = self.state.get_job(job_id).await?.ok_or_else(|| {
-            Error::State(format!("job {job_id} is not in Redis: was it submitted?"))
-        })?;
+        let bundle = self
+            .state
+            .get_job(job_id)
+            .await?
+            .ok_or_else(|| Error::UnknownJob(job_id.to_string()))?;
         let job = Arc::new(Job::from_bundle(&bundle)?);
         let model = &job.spec.model;
         if model.backend != BackendKind::Openai {

@@ -113,7 +113,15 @@ where
         };
         let Some(d) = d else { return Ok(()) };
         let c = d.msg.clone();
-        let scorer = scorers.for_job(&c.job_id).await?;
+        let scorer = match scorers.for_job(&c.job_id).await {
+            Ok(s) => s,
+            Err(Error::UnknownJob(id)) => {
+                tracing::warn!(job_id = %id, "skipping a candidate of a job this deployment does not have");
+                d.ack();
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let key = c.key.record_id(&c.job_id);
         let verdict = scorer.score(c);
         tx.publish(&key, verdict).await?;
@@ -152,9 +160,11 @@ impl Scorers for ClusterScorers {
         if let Some(s) = jobs.get(job_id) {
             return Ok(s.clone());
         }
-        let bundle = self.state.get_job(job_id).await?.ok_or_else(|| {
-            Error::State(format!("job {job_id} is not in Redis: was it submitted?"))
-        })?;
+        let bundle = self
+            .state
+            .get_job(job_id)
+            .await?
+            .ok_or_else(|| Error::UnknownJob(job_id.to_string()))?;
         let scorer = JobScorer::new(Arc::new(Job::from_bundle(&bundle)?));
         jobs.insert(job_id.to_string(), scorer.clone());
         Ok(scorer)
