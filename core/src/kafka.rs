@@ -97,6 +97,10 @@ impl KafkaConfig {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
+            // Also the rebalance timeout sent with JoinGroup: how long a rebalance waits
+            // for members that stopped answering (a killed process) before going on
+            // without them. Kafka's default, 5 minutes, stalls a job that long.
+            .set("max.poll.interval.ms", "15000")
             .create()
             .map_err(|e| kerr("consumer", e))?;
         consumer
