@@ -128,11 +128,27 @@ pub fn effective_kind(chunk: &str, seed: u64, rates: &BadRates) -> Option<BadKin
 /// `answer` fields get the question and the answer; without them the first field gets the
 /// question and the last the answer; any other field gets the question's topic phrase.
 pub fn sample(chunk: &str, fields: &[String], seed: u64, rates: &BadRates) -> Map<String, Value> {
-    let doc = Doc::parse(chunk);
     let chunk_key = fnv1a(chunk.as_bytes());
+    with_parsed(chunk, chunk_key, |doc| {
+        sample_doc(doc, chunk_key, fields, seed, rates)
+    })
+}
+
+fn sample_doc(
+    doc: &Doc<'_>,
+    chunk_key: u64,
+    fields: &[String],
+    seed: u64,
+    rates: &BadRates,
+) -> Map<String, Value> {
     let mut rng = Rng::new(chunk_key ^ mix64(seed ^ SAMPLE_SALT));
     let mut extra = Rng::new(chunk_key ^ mix64(seed ^ EXTRA_SALT));
-    let qa = match effective_kind(chunk, seed, rates) {
+    // As `effective_kind`, on the document parsed once.
+    let kind = match injected_kind(seed, rates) {
+        Some(BadKind::Copied) if doc.words.len() < COPIED_MIN_WORDS => None,
+        k => k,
+    };
+    let qa = match kind {
         None => doc.good(&mut rng),
         Some(BadKind::OffTopic) => doc.off_topic(&mut rng),
         Some(BadKind::Copied) => doc.copied(&mut rng),
@@ -457,6 +473,42 @@ struct Doc<'a> {
     numbers: Vec<String>,
     /// Crude stems (lowercase, first 5 letters) of the chunk's content words.
     keys: Vec<String>,
+}
+
+/// Runs `f` on the parsed chunk. Parsed chunks are kept by content hash: a job sends each
+/// chunk many times, and parsing was a quarter of the simulator's CPU. They live as long
+/// as the process (a test tool's corpus); past `PARSED_MAX` distinct chunks, new ones are
+/// parsed on every request instead, so memory stays bounded.
+fn with_parsed<R>(chunk: &str, key: u64, f: impl FnOnce(&Doc<'_>) -> R) -> R {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    const PARSED_MAX: usize = 20_000;
+    type Cache = HashMap<u64, (&'static str, Arc<Doc<'static>>)>;
+    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Mutex::default);
+    let hit = {
+        let c = cache.lock().expect("lock");
+        match c.get(&key) {
+            Some((text, doc)) if *text == chunk => Some(doc.clone()),
+            Some(_) => None,
+            None if c.len() >= PARSED_MAX => None,
+            None => {
+                drop(c);
+                let text: &'static str = Box::leak(chunk.to_string().into_boxed_str());
+                let doc = Arc::new(Doc::parse(text));
+                cache
+                    .lock()
+                    .expect("lock")
+                    .entry(key)
+                    .or_insert((text, doc.clone()));
+                Some(doc)
+            }
+        }
+    };
+    match hit {
+        Some(doc) => f(&doc),
+        None => f(&Doc::parse(chunk)),
+    }
 }
 
 impl<'a> Doc<'a> {
