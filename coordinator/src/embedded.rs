@@ -75,9 +75,6 @@ pub struct Outcome {
     pub out_dir: PathBuf,
 }
 
-/// Alias kept for callers that match on run errors.
-pub type RunError = Error;
-
 /// Run `job` to the end in this process.
 pub async fn run(
     job: Arc<Job>,

@@ -14,4 +14,4 @@ pub mod embedded;
 pub mod manifest;
 pub mod progress;
 
-pub use embedded::{run, EmbeddedOptions, Outcome, RunError};
+pub use embedded::{run, EmbeddedOptions, Outcome};

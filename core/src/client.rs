@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::prompt::{extract_fields, ChatRequest};
+use crate::prompt::extract_fields;
 use crate::record::codes;
 use crate::spec::ModelSpec;
 
@@ -162,29 +162,9 @@ impl EndpointPool {
         self.endpoints.iter().map(|e| e.limit).sum()
     }
 
-    /// Wait until an endpoint has room (callers use it to pace how much work they take).
-    pub async fn wait_for_room(&self) {
-        // Acquire-and-release: a hint for pacing only; `complete` takes its own permit.
-        if let Ok(p) = self.permits.acquire().await {
-            drop(p);
-        }
-    }
-
-    /// Send `req`, retrying as configured, and return the task fields.
-    pub async fn complete(
-        &self,
-        req: &ChatRequest,
-        fields: &[String],
-        cancel: &CancellationToken,
-    ) -> Result<Completion, Failure> {
-        let body = req.body();
-        let key = ChatRequest::cache_key_of(&body);
-        self.complete_body(body.into(), &key, fields, cancel).await
-    }
-
     /// Send a request body already serialised (`key` is its cache key, which seeds the
     /// backoff jitter), retrying as configured, and return the task fields.
-    pub async fn complete_body(
+    pub async fn complete(
         &self,
         body: bytes::Bytes,
         key: &[u8; 32],

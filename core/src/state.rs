@@ -65,7 +65,6 @@ pub struct RedbState {
     db: Arc<Database>,
     pending: Mutex<HashMap<Key, Vec<u8>>>,
     journal: Mutex<Journal>,
-    path: PathBuf,
     kick: tokio::sync::Notify,
     /// Serialises flushes (the timer and `flush` callers).
     flushing: tokio::sync::Mutex<()>,
@@ -184,7 +183,6 @@ impl RedbState {
             db: Arc::new(db),
             pending: Mutex::default(),
             journal: Mutex::new(Journal { dir, seq, file }),
-            path: path.to_path_buf(),
             kick: tokio::sync::Notify::new(),
             flushing: tokio::sync::Mutex::new(()),
         });
@@ -205,21 +203,11 @@ impl RedbState {
     }
 
     /// Entries committed to redb (tests and the manifest).
-    pub fn len(&self) -> Result<u64> {
+    pub fn committed_entries(&self) -> Result<u64> {
         use redb::ReadableTableMetadata;
         let r = self.db.begin_read().map_err(state_err)?;
         let t = r.open_table(CACHE).map_err(state_err)?;
         t.len().map_err(state_err)
-    }
-
-    /// Whether nothing is committed.
-    pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.len()? == 0)
-    }
-
-    /// The redb file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 
@@ -389,7 +377,7 @@ mod tests {
             let s = RedbState::open(&path, Duration::from_millis(20), cancel.clone()).unwrap();
             contract::cache_roundtrip(s.as_ref()).await;
             contract::cache_concurrent(s.clone()).await;
-            assert_eq!(s.len().unwrap(), 802);
+            assert_eq!(s.committed_entries().unwrap(), 802);
             cancel.cancel();
         }
         // Reopened: everything flushed is there.
@@ -400,7 +388,7 @@ mod tests {
             s.cache_get(&[1u8; 32]).await.unwrap().as_deref(),
             Some(&b"one"[..])
         );
-        assert_eq!(s.len().unwrap(), 802);
+        assert_eq!(s.committed_entries().unwrap(), 802);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -416,7 +404,7 @@ mod tests {
             for i in 0..50u8 {
                 s.cache_put([i; 32], vec![i; 100]).await.unwrap();
             }
-            assert_eq!(s.len().unwrap(), 0);
+            assert_eq!(s.committed_entries().unwrap(), 0);
             // A torn last entry, as a kill in the middle of a write leaves.
             let j = s.journal.lock().unwrap();
             let mut f = std::fs::OpenOptions::new()
@@ -442,7 +430,7 @@ mod tests {
             CancellationToken::new(),
         )
         .unwrap();
-        assert_eq!(s.len().unwrap(), 50, "journal not replayed");
+        assert_eq!(s.committed_entries().unwrap(), 50, "journal not replayed");
         assert_eq!(s.cache_get(&[7u8; 32]).await.unwrap(), Some(vec![7u8; 100]));
         assert_eq!(
             s.cache_get(&[99u8; 32]).await.unwrap(),

@@ -144,7 +144,7 @@ impl Generator {
         let started = Instant::now();
         let outcome = match &self.backend {
             Backend::Remote(pool) => {
-                pool.complete_body(body.into(), &cache_key, &self.job.spec.task.fields, cancel)
+                pool.complete(body.into(), &cache_key, &self.job.spec.task.fields, cancel)
                     .await
             }
             Backend::Local(model, _) => {
