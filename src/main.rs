@@ -94,8 +94,8 @@ impl ClusterArgs {
             client_id: format!("seedstream-{role}"),
         }
     }
-    fn topics(&self) -> seedstream_generator::service::Topics {
-        seedstream_generator::service::Topics {
+    fn topics(&self) -> seedstream_core::kafka::Topics {
+        seedstream_core::kafka::Topics {
             partitions: self.partitions,
             ..Default::default()
         }
@@ -157,9 +157,7 @@ fn main() -> ExitCode {
                     kafka: args.kafka("validator"),
                     redis_url: args.redis_url.clone(),
                     redis_prefix: args.redis_prefix.clone(),
-                    candidates_topic: t.candidates,
-                    results_topic: t.results,
-                    partitions: t.partitions,
+                    topics: t,
                     group: format!("{}-validators", args.redis_prefix),
                 };
                 service_exit(seedstream_validator::service::run(cfg, shutdown_on_signal()).await)

@@ -13,12 +13,11 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use seedstream_core::bus::{Consumer, Delivery};
-use seedstream_core::kafka::KafkaConfig;
+use seedstream_core::kafka::{KafkaConfig, Topics};
 use seedstream_core::messages::{ShardTask, Verdict};
 use seedstream_core::redis_state::RedisState;
 use seedstream_core::spec::Job;
 use seedstream_core::Result;
-use seedstream_generator::service::Topics;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -73,16 +72,15 @@ pub async fn run_job(
     let state = RedisState::connect(&cfg.redis_url, &cfg.redis_prefix, None).await?;
     state.put_job(&job.bundle(), &job.id).await?;
     let t = &cfg.topics;
-    cfg.kafka
-        .ensure_topics(&[
-            (&t.shards, t.partitions),
-            (&t.candidates, t.partitions),
-            (&t.results, t.partitions),
-        ])
-        .await?;
+    t.ensure(&cfg.kafka).await?;
     let shard_tx = cfg.kafka.publisher::<ShardTask>(&t.shards)?;
     // A group of its own for every run: read the job's verdicts from the beginning.
-    let nonce = started.elapsed().as_nanos() ^ std::process::id() as u128;
+    // (Wall-clock time and pid: a reused group would resume from its committed offsets
+    // and miss verdicts.)
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let nonce = now.as_nanos() ^ ((std::process::id() as u128) << 64);
     let group = format!("seedstream-coordinator-{}-{nonce:x}", job.id);
     let mut verdicts = OneJob {
         inner: cfg.kafka.consumer::<Verdict>(&t.results, &group)?,

@@ -115,6 +115,40 @@ impl KafkaConfig {
     }
 }
 
+/// Topic names, shared by every process of a deployment.
+#[derive(Debug, Clone)]
+pub struct Topics {
+    /// Shard tasks (coordinator → generators).
+    pub shards: String,
+    /// Candidates (generators → validators).
+    pub candidates: String,
+    /// Verdicts (validators → coordinator).
+    pub results: String,
+    /// Partitions of each topic created if missing.
+    pub partitions: i32,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Self {
+            shards: "seedstream.shards".into(),
+            candidates: "seedstream.candidates".into(),
+            results: "seedstream.results".into(),
+            partitions: 6,
+        }
+    }
+}
+
+impl Topics {
+    /// Create the deployment's topics if missing.
+    pub async fn ensure(&self, kafka: &KafkaConfig) -> Result<()> {
+        let p = self.partitions;
+        kafka
+            .ensure_topics(&[(&self.shards, p), (&self.candidates, p), (&self.results, p)])
+            .await
+    }
+}
+
 /// Publishes `M` to one topic.
 pub struct KafkaPublisher<M> {
     producer: FutureProducer,

@@ -12,7 +12,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
 
 use crate::error::{Error, Result};
-use crate::spec::JobBundle;
+use crate::spec::{Job, JobBundle};
 use crate::state::{Key, StateStore};
 
 fn rerr(what: &str, e: impl std::fmt::Display) -> Error {
@@ -70,6 +70,16 @@ impl RedisState {
                     .map_err(|e| rerr(&format!("job {job_id} is unreadable"), e))
             })
             .transpose()
+    }
+
+    /// The job `job_id`, rebuilt from its bundle; [`Error::UnknownJob`] if it was never
+    /// stored in this deployment.
+    pub async fn load_job(&self, job_id: &str) -> Result<Job> {
+        let bundle = self
+            .get_job(job_id)
+            .await?
+            .ok_or_else(|| Error::UnknownJob(job_id.to_string()))?;
+        Job::from_bundle(&bundle)
     }
 
     fn job_key(&self, job_id: &str) -> String {

@@ -8,39 +8,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use seedstream_core::client::EndpointPool;
-use seedstream_core::kafka::KafkaConfig;
+use seedstream_core::kafka::{KafkaConfig, Topics};
 use seedstream_core::messages::{Candidate, ShardTask};
 use seedstream_core::redis_state::RedisState;
-use seedstream_core::spec::{Backend as BackendKind, Job};
+use seedstream_core::spec::Backend as BackendKind;
 use seedstream_core::{Error, Result};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::{Backend, Generator, Generators};
-
-/// Topic names, shared by every process of a deployment.
-#[derive(Debug, Clone)]
-pub struct Topics {
-    /// Shard tasks (coordinator → generators).
-    pub shards: String,
-    /// Candidates (generators → validators).
-    pub candidates: String,
-    /// Verdicts (validators → coordinator).
-    pub results: String,
-    /// Partitions of each topic created if missing.
-    pub partitions: i32,
-}
-
-impl Default for Topics {
-    fn default() -> Self {
-        Self {
-            shards: "seedstream.shards".into(),
-            candidates: "seedstream.candidates".into(),
-            results: "seedstream.results".into(),
-            partitions: 6,
-        }
-    }
-}
 
 /// Configuration of a generator process.
 #[derive(Debug, Clone)]
@@ -73,12 +49,7 @@ impl Generators for ClusterJobs {
         if let Some(g) = jobs.get(job_id) {
             return Ok(g.clone());
         }
-        let bundle = self
-            .state
-            .get_job(job_id)
-            .await?
-            .ok_or_else(|| Error::UnknownJob(job_id.to_string()))?;
-        let job = Arc::new(Job::from_bundle(&bundle)?);
+        let job = Arc::new(self.state.load_job(job_id).await?);
         let model = &job.spec.model;
         if model.backend != BackendKind::Openai {
             return Err(Error::Endpoint(format!(
@@ -108,13 +79,7 @@ impl Generators for ClusterJobs {
 pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<()> {
     let state = RedisState::connect(&cfg.redis_url, &cfg.redis_prefix, None).await?;
     let t = &cfg.topics;
-    cfg.kafka
-        .ensure_topics(&[
-            (&t.shards, t.partitions),
-            (&t.candidates, t.partitions),
-            (&t.results, t.partitions),
-        ])
-        .await?;
+    t.ensure(&cfg.kafka).await?;
     let shards = cfg.kafka.consumer::<ShardTask>(&t.shards, &cfg.group)?;
     let candidates = cfg.kafka.publisher::<Candidate>(&t.candidates)?;
     let jobs = ClusterJobs {

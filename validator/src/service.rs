@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use seedstream_core::bus::{Consumer, Publisher};
-use seedstream_core::kafka::KafkaConfig;
+use seedstream_core::kafka::{KafkaConfig, Topics};
 use seedstream_core::messages::{Candidate, Verdict};
 use seedstream_core::plan::{plan_slot, RoundPlan};
 use seedstream_core::redis_state::RedisState;
@@ -138,12 +138,8 @@ pub struct Config {
     pub redis_url: String,
     /// Key prefix in Redis (one deployment).
     pub redis_prefix: String,
-    /// Topic of candidates (in).
-    pub candidates_topic: String,
-    /// Topic of verdicts (out).
-    pub results_topic: String,
-    /// Partitions of each topic created if missing.
-    pub partitions: i32,
+    /// Topic names (candidates in, verdicts out).
+    pub topics: Topics,
     /// Consumer group of the validators.
     pub group: String,
 }
@@ -160,12 +156,7 @@ impl Scorers for ClusterScorers {
         if let Some(s) = jobs.get(job_id) {
             return Ok(s.clone());
         }
-        let bundle = self
-            .state
-            .get_job(job_id)
-            .await?
-            .ok_or_else(|| Error::UnknownJob(job_id.to_string()))?;
-        let scorer = JobScorer::new(Arc::new(Job::from_bundle(&bundle)?));
+        let scorer = JobScorer::new(Arc::new(self.state.load_job(job_id).await?));
         jobs.insert(job_id.to_string(), scorer.clone());
         Ok(scorer)
     }
@@ -174,16 +165,10 @@ impl Scorers for ClusterScorers {
 /// Run a validator process until `shutdown`.
 pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<()> {
     let state = RedisState::connect(&cfg.redis_url, &cfg.redis_prefix, None).await?;
-    cfg.kafka
-        .ensure_topics(&[
-            (&cfg.candidates_topic, cfg.partitions),
-            (&cfg.results_topic, cfg.partitions),
-        ])
-        .await?;
-    let rx = cfg
-        .kafka
-        .consumer::<Candidate>(&cfg.candidates_topic, &cfg.group)?;
-    let tx = cfg.kafka.publisher::<Verdict>(&cfg.results_topic)?;
+    let t = &cfg.topics;
+    t.ensure(&cfg.kafka).await?;
+    let rx = cfg.kafka.consumer::<Candidate>(&t.candidates, &cfg.group)?;
+    let tx = cfg.kafka.publisher::<Verdict>(&t.results)?;
     validate_loop(
         ClusterScorers {
             state,
