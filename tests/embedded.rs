@@ -274,14 +274,7 @@ fn bad_input_exits_2_naming_file_and_field() {
         let job = dir.join("bad.yaml");
         std::fs::write(&job, yaml).unwrap();
         let out = dir.join(format!("out-{}", name.replace(' ', "-")));
-        let o = Command::new(BIN)
-            .arg("run")
-            .arg(&job)
-            .arg("--out")
-            .arg(&out)
-            .arg("--quiet")
-            .output()
-            .unwrap();
+        let o = run_plain(&job, &out, &[]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(
             o.status.code(),

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 
 #[test]
@@ -23,14 +21,7 @@ fn local_model_job_writes_well_formed_records() {
         .replace("max_slots: 40", "max_slots: 4");
     std::fs::write(&job, yaml).unwrap();
     let out = dir.join("out");
-    let o = Command::new(BIN)
-        .arg("run")
-        .arg(&job)
-        .arg("--out")
-        .arg(&out)
-        .arg("--quiet")
-        .output()
-        .unwrap();
+    let o = run_plain(&job, &out, &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     // 0: target met; 3: the budget of 4 slots ran out first (a 135M model is weak).
     assert!(

@@ -131,17 +131,22 @@ model:
     path
 }
 
-/// `seedstream run JOB --out OUT --endpoint URL ARGS…`
-pub fn run_job(job: &Path, out: &Path, url: &str, args: &[&str]) -> Output {
-    let o = Command::new(BIN)
+/// `seedstream run JOB --out OUT --quiet ARGS…`
+pub fn run_plain(job: &Path, out: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
         .arg("run")
         .arg(job)
         .arg("--out")
         .arg(out)
-        .args(["--endpoint", url, "--quiet"])
+        .arg("--quiet")
         .args(args)
         .output()
-        .expect("run seedstream");
+        .expect("run seedstream")
+}
+
+/// `seedstream run JOB --out OUT --endpoint URL ARGS…`, printing stderr on failure.
+pub fn run_job(job: &Path, out: &Path, url: &str, args: &[&str]) -> Output {
+    let o = run_plain(job, out, &[&["--endpoint", url], args].concat());
     if !o.status.success() {
         eprintln!("stderr: {}", String::from_utf8_lossy(&o.stderr));
     }
