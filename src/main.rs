@@ -16,6 +16,8 @@ use seedstream_core::Error;
 use seedstream_generator::Backend;
 use tokio_util::sync::CancellationToken;
 
+mod verbs;
+
 // Many small allocations on several threads (requests, JSON, records): mimalloc's
 // per-thread heaps cost measurably less CPU per record than glibc's arenas (bench/).
 #[global_allocator]
@@ -47,10 +49,100 @@ enum Command {
     Generator(ClusterArgs),
     /// Cluster: run a validator (candidates from Kafka → verdicts to Kafka).
     Validator(ClusterArgs),
-    /// Cluster: drive one job from this process over Kafka and Redis, with generators and
-    /// validators running elsewhere, and write its dataset (the gRPC coordinator service
-    /// is not built yet: this is its job loop, usable on its own).
+    /// Cluster: serve the gRPC JobService, drive submitted jobs over Kafka and Redis,
+    /// write each dataset to <output-dir>/<job id>/.
+    ///
+    /// Serves seedstream.v1.JobService, grpc.health.v1 and server reflection on --listen,
+    /// /healthz /readyz /metrics on --http-listen. Jobs live in Redis: a restarted
+    /// coordinator resumes the jobs that were running. Run one per deployment.
+    Coordinator(CoordinatorArgs),
+    /// Cluster: drive one job from this process (no gRPC service), write its dataset.
     Coordinate(CoordinateArgs),
+    /// Submit a job file to a coordinator (with --watch: follow it to the end).
+    ///
+    /// The job is checked here first. The same job submitted again is the same job: a
+    /// finished one is not run again, a failed or cancelled one resumes.
+    /// Exit codes with --watch: 0 complete, 1 failed, 2 bad input, 3 slot budget spent,
+    /// 4 cancelled.
+    Submit(SubmitArgs),
+    /// Show a job's status.
+    Status(JobArgs),
+    /// Cancel a job (generators drop its pending work; submit it again to resume).
+    Cancel(JobArgs),
+    /// List the deployment's jobs, newest first.
+    Jobs(JobsArgs),
+}
+
+#[derive(Args, Clone)]
+struct ClientArgs {
+    /// The coordinator's gRPC address.
+    #[arg(
+        long,
+        env = "SEEDSTREAM_COORDINATOR",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    coordinator: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct SubmitArgs {
+    /// The job file (YAML; see docs/job-spec.md).
+    job: PathBuf,
+    /// Follow the job until it ends; the exit code says how it ended.
+    #[arg(long)]
+    watch: bool,
+    /// Endpoint base URL, replacing model.endpoints (repeat for several).
+    #[arg(long = "endpoint", value_name = "URL")]
+    endpoints: Vec<String>,
+    /// While watching, how long to keep reconnecting to a coordinator that went away
+    /// (a restart), in seconds.
+    #[arg(long, default_value_t = 300)]
+    reconnect_s: u64,
+    /// No progress display while watching.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Args)]
+struct JobArgs {
+    /// The job id (as printed by submit and jobs).
+    job_id: String,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Args)]
+struct JobsArgs {
+    /// At most this many (0: all).
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Args)]
+struct CoordinatorArgs {
+    /// gRPC address to listen on.
+    #[arg(long, env = "SEEDSTREAM_LISTEN", default_value = "0.0.0.0:50051")]
+    listen: std::net::SocketAddr,
+    /// Each job's dataset goes to <output-dir>/<job id>/.
+    #[arg(
+        long,
+        env = "SEEDSTREAM_OUTPUT_DIR",
+        default_value = "seedstream-output"
+    )]
+    output_dir: PathBuf,
+    /// Re-dispatch undecided shards after this many ms without progress (default: per
+    /// job, the longest a request may take with its retries, at least 60 s).
+    #[arg(long, env = "SEEDSTREAM_REDISPATCH_AFTER_MS")]
+    redispatch_after_ms: Option<u64>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
 
 #[derive(Args, Clone)]
@@ -67,6 +159,12 @@ struct ClusterArgs {
     /// Partitions of each topic, when this process creates it.
     #[arg(long, env = "SEEDSTREAM_TOPIC_PARTITIONS", default_value_t = 6)]
     partitions: i32,
+    /// Address for /healthz, /readyz and /metrics (empty: none).
+    #[arg(long, env = "SEEDSTREAM_HTTP_LISTEN", default_value = "0.0.0.0:9090")]
+    http_listen: String,
+    /// On SIGTERM, drain within this many seconds, then exit anyway.
+    #[arg(long, env = "SEEDSTREAM_SHUTDOWN_GRACE_S", default_value_t = 20)]
+    shutdown_grace_s: u64,
 }
 
 #[derive(Args)]
@@ -140,6 +238,9 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run(args).await,
             Command::Generator(args) => {
+                let Some(ops) = start_ops(&args).await else {
+                    return ExitCode::from(1);
+                };
                 let cfg = seedstream_generator::service::Config {
                     kafka: args.kafka("generator"),
                     redis_url: args.redis_url.clone(),
@@ -149,9 +250,14 @@ fn main() -> ExitCode {
                     group: format!("{}-generators", args.redis_prefix),
                     env: std::env::vars().collect(),
                 };
-                service_exit(seedstream_generator::service::run(cfg, shutdown_on_signal()).await)
+                let shutdown = ops.shutdown.clone();
+                ops.finish(seedstream_generator::service::run(cfg, shutdown))
+                    .await
             }
             Command::Validator(args) => {
+                let Some(ops) = start_ops(&args).await else {
+                    return ExitCode::from(1);
+                };
                 let t = args.topics();
                 let cfg = seedstream_validator::service::Config {
                     kafka: args.kafka("validator"),
@@ -160,9 +266,16 @@ fn main() -> ExitCode {
                     topics: t,
                     group: format!("{}-validators", args.redis_prefix),
                 };
-                service_exit(seedstream_validator::service::run(cfg, shutdown_on_signal()).await)
+                let shutdown = ops.shutdown.clone();
+                ops.finish(seedstream_validator::service::run(cfg, shutdown))
+                    .await
             }
+            Command::Coordinator(args) => coordinator(args).await,
             Command::Coordinate(args) => coordinate(args).await,
+            Command::Submit(args) => verbs::submit(args).await,
+            Command::Status(args) => verbs::status(args).await,
+            Command::Cancel(args) => verbs::cancel(args).await,
+            Command::Jobs(args) => verbs::jobs(args).await,
             Command::Sim(args) => {
                 let cancel = shutdown_on_signal();
                 match seedstream_sim::run(args, cancel).await {
@@ -200,6 +313,119 @@ fn service_exit(r: seedstream_core::Result<()>) -> ExitCode {
     }
 }
 
+/// A service process's shutdown and operations endpoint.
+struct Ops {
+    /// Cancelled by SIGTERM/SIGINT: the service drains.
+    shutdown: CancellationToken,
+    /// Stops the operations endpoint (after the drain).
+    stop: CancellationToken,
+    grace: Duration,
+}
+
+impl Ops {
+    /// Wait for the service; after a shutdown signal, at most the grace period.
+    async fn finish(
+        self,
+        service: impl std::future::Future<Output = seedstream_core::Result<()>>,
+    ) -> ExitCode {
+        let shutdown = self.shutdown.clone();
+        let grace = self.grace;
+        let code = tokio::select! {
+            r = service => service_exit(r),
+            _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+                eprintln!("error: still draining after the {}s grace period; exiting", grace.as_secs());
+                ExitCode::from(1)
+            }
+        };
+        self.stop.cancel();
+        code
+    }
+}
+
+/// Start the operations endpoint of a service process: readiness is Kafka and Redis
+/// answering.
+async fn start_ops(args: &ClusterArgs) -> Option<Ops> {
+    let shutdown = shutdown_on_signal();
+    let stop = CancellationToken::new();
+    let ops = Ops {
+        shutdown: shutdown.clone(),
+        stop: stop.clone(),
+        grace: Duration::from_secs(args.shutdown_grace_s),
+    };
+    if args.http_listen.is_empty() {
+        return Some(ops);
+    }
+    let addr: std::net::SocketAddr = match args.http_listen.parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!(
+                "error: --http-listen (SEEDSTREAM_HTTP_LISTEN): invalid address {:?}: {e}",
+                args.http_listen
+            );
+            return None;
+        }
+    };
+    let redis = match seedstream_core::redis_state::RedisState::connect(
+        &args.redis_url,
+        &args.redis_prefix,
+        None,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return None;
+        }
+    };
+    let kafka = args.kafka("ops");
+    let ready: seedstream_core::ops::ReadyCheck = Arc::new(move || {
+        let (redis, kafka) = (redis.clone(), kafka.clone());
+        Box::pin(async move {
+            redis.ping().await?;
+            kafka.check().await
+        })
+    });
+    match seedstream_core::ops::serve(addr, ready, shutdown, stop).await {
+        Ok(bound) => {
+            // Tests and operators read the bound port (with port 0) from here.
+            eprintln!("http: listening on {bound}");
+            Some(ops)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            None
+        }
+    }
+}
+
+async fn coordinator(args: CoordinatorArgs) -> ExitCode {
+    let Some(ops) = start_ops(&args.cluster).await else {
+        return ExitCode::from(1);
+    };
+    let cfg = seedstream_coordinator::service::Config {
+        cluster: seedstream_coordinator::cluster::ClusterConfig {
+            kafka: args.cluster.kafka("coordinator"),
+            redis_url: args.cluster.redis_url.clone(),
+            redis_prefix: args.cluster.redis_prefix.clone(),
+            topics: args.cluster.topics(),
+            redispatch_after: args.redispatch_after_ms.map(Duration::from_millis),
+        },
+        listen: args.listen,
+        output_root: args.output_dir,
+        grace: Duration::from_secs(args.cluster.shutdown_grace_s),
+    };
+    let shutdown = ops.shutdown.clone();
+    ops.finish(seedstream_coordinator::service::run(
+        cfg,
+        shutdown,
+        |addr| {
+            eprintln!("grpc: listening on {addr}");
+        },
+    ))
+    .await
+}
+
 async fn coordinate(args: CoordinateArgs) -> ExitCode {
     let overrides = Overrides {
         endpoints: args.endpoints,
@@ -214,13 +440,17 @@ async fn coordinate(args: CoordinateArgs) -> ExitCode {
         redis_url: args.cluster.redis_url.clone(),
         redis_prefix: args.cluster.redis_prefix.clone(),
         topics: args.cluster.topics(),
-        redispatch_after: Duration::from_millis(args.redispatch_after_ms.unwrap_or_else(|| {
-            let m = &job.spec.model;
-            (m.timeout_ms * (m.max_retries as u64 + 1) + m.backoff_max_ms * m.max_retries as u64)
-                .max(60_000)
-        })),
+        redispatch_after: args.redispatch_after_ms.map(Duration::from_millis),
     };
-    match seedstream_coordinator::cluster::run_job(job.clone(), &cfg, shutdown_on_signal()).await {
+    let progress = Arc::default();
+    match seedstream_coordinator::cluster::run_job(
+        job.clone(),
+        &cfg,
+        progress,
+        shutdown_on_signal(),
+    )
+    .await
+    {
         Ok(o) => {
             let c = &o.manifest["counts"];
             eprintln!(

@@ -1,102 +1,193 @@
-//! Cluster mode as separate OS processes: generators and validators (`seedstream
-//! generator` / `seedstream validator`) and the job loop (`seedstream coordinate`), over a
-//! real Kafka-protocol broker (tansu) and a real redis-server, against the SIMULATED
-//! endpoint. The dataset must be byte-identical to `seedstream run`'s.
+//! Cluster mode as separate OS processes: `seedstream coordinator` (gRPC JobService),
+//! generators and validators, over a real Kafka-protocol broker (tansu) and a real
+//! redis-server, against the SIMULATED endpoint. Datasets must be byte-identical to
+//! `seedstream run`'s.
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use common::services::{Broker, Redis};
 use common::*;
+use seedstream_proto::tonic::Code;
+use seedstream_proto::v1::{self, job_service_client::JobServiceClient};
 
+/// The processes of one deployment (a Redis prefix), each logging to a file.
 struct Fleet {
+    dir: PathBuf,
     env: Vec<(String, String)>,
-    procs: Vec<Child>,
+    procs: Vec<(String, Child)>,
+    /// The coordinator's gRPC URL and HTTP address, once started.
+    grpc: String,
+    http: String,
+}
+
+fn wait_for_line(log: &Path, prefix: &str, limit: Duration) -> String {
+    let mut found = None;
+    eventually(limit, || {
+        found = std::fs::read_to_string(log).ok().and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix(prefix).map(|r| r.trim().to_string()))
+        });
+        found.is_some()
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "no {prefix:?} in {}:\n{}",
+            log.display(),
+            std::fs::read_to_string(log).unwrap_or_default()
+        )
+    })
 }
 
 impl Fleet {
-    fn new(broker: &Broker, redis: &Redis, prefix: &str) -> Fleet {
+    fn new(dir: &Path, broker: &Broker, redis: &Redis, prefix: &str) -> Fleet {
         let env = vec![
-            (
-                "SEEDSTREAM_KAFKA_BROKERS".to_string(),
-                broker.brokers.clone(),
-            ),
-            ("SEEDSTREAM_REDIS_URL".to_string(), redis.url.clone()),
-            ("SEEDSTREAM_REDIS_PREFIX".to_string(), prefix.to_string()),
-            ("SEEDSTREAM_TOPIC_PARTITIONS".to_string(), "4".to_string()),
+            ("SEEDSTREAM_KAFKA_BROKERS".into(), broker.brokers.clone()),
+            ("SEEDSTREAM_REDIS_URL".into(), redis.url.clone()),
+            ("SEEDSTREAM_REDIS_PREFIX".into(), prefix.to_string()),
+            ("SEEDSTREAM_TOPIC_PARTITIONS".into(), "4".into()),
+            ("SEEDSTREAM_HTTP_LISTEN".into(), "127.0.0.1:0".into()),
+            ("SEEDSTREAM_LISTEN".into(), "127.0.0.1:0".into()),
+            ("SEEDSTREAM_SHUTDOWN_GRACE_S".into(), "10".into()),
+            ("SEEDSTREAM_LOG".into(), "info".into()),
         ];
+        std::fs::create_dir_all(dir.join("logs")).unwrap();
         Fleet {
+            dir: dir.to_path_buf(),
             env,
             procs: Vec::new(),
+            grpc: String::new(),
+            http: String::new(),
         }
     }
 
-    fn spawn(&mut self, role: &str) {
+    /// Start a process; returns its name (role-N), whose log is `logs/<name>.log`.
+    fn spawn(&mut self, role: &str, args: &[&str]) -> String {
+        let name = format!("{role}-{}", self.procs.len());
+        let log = self.log(&name);
         let child = Command::new(BIN)
             .arg(role)
+            .args(args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .env("SEEDSTREAM_LOG", "warn")
             .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start a cluster process");
-        self.procs.push(child);
+        self.procs.push((name.clone(), child));
+        name
     }
 
-    /// `seedstream coordinate` as a process, at most 150 s; its log is in `out.log`.
-    fn coordinate(&self, job: &Path, out: &Path, url: &str) -> Output {
-        coordinate(job, out, url, &self.env)
+    fn log(&self, name: &str) -> PathBuf {
+        self.dir.join("logs").join(format!("{name}.log"))
     }
-}
 
-fn coordinate(job: &Path, out: &Path, url: &str, env: &[(String, String)]) -> Output {
-    let log = out.with_extension("log");
-    let mut child = Command::new(BIN)
-        .arg("coordinate")
-        .arg(job)
-        .arg("--out")
-        .arg(out)
-        .args(["--endpoint", url])
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .env("SEEDSTREAM_LOG", "info")
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut status = None;
-    eventually(std::time::Duration::from_secs(150), || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    });
-    let status = status.unwrap_or_else(|| {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!(
-            "coordinate did not finish in 150 s; its log:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        )
-    });
-    let stderr = std::fs::read(&log).unwrap();
-    if !status.success() {
-        eprintln!("coordinate stderr: {}", String::from_utf8_lossy(&stderr));
+    /// Start the coordinator (writing under `<dir>/datasets`) and wait until it serves.
+    fn coordinator(&mut self) -> String {
+        let out = self.dir.join("datasets");
+        let name = self.spawn("coordinator", &["--output-dir", out.to_str().unwrap()]);
+        let grpc = wait_for_line(
+            &self.log(&name),
+            "grpc: listening on",
+            Duration::from_secs(60),
+        );
+        self.grpc = format!("http://{grpc}");
+        self.http = wait_for_line(
+            &self.log(&name),
+            "http: listening on",
+            Duration::from_secs(5),
+        );
+        name
     }
-    Output {
-        status,
-        stdout: vec![],
-        stderr,
+
+    fn datasets(&self) -> PathBuf {
+        self.dir.join("datasets")
+    }
+
+    #[allow(dead_code)]
+    fn child(&mut self, name: &str) -> &mut Child {
+        &mut self.procs.iter_mut().find(|(n, _)| n == name).unwrap().1
+    }
+
+    #[allow(dead_code)]
+    fn kill9(&mut self, name: &str) {
+        let c = self.child(name);
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+
+    /// A client verb against this fleet's coordinator.
+    fn cli(&self, args: &[&str]) -> Output {
+        let o = Command::new(BIN)
+            .args(args)
+            .args(["--coordinator", &self.grpc])
+            .output()
+            .unwrap();
+        if !o.status.success() {
+            eprintln!("{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        }
+        o
+    }
+
+    /// `submit JOB --endpoint URL --watch`, at most `limit`.
+    fn submit_watch(&self, job: &Path, url: &str, limit: Duration) -> Output {
+        let log = self.dir.join("logs").join("submit.log");
+        let mut child = Command::new(BIN)
+            .arg("submit")
+            .arg(job)
+            .args(["--endpoint", url, "--watch", "--coordinator", &self.grpc])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut status = None;
+        eventually(limit, || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        });
+        let Some(status) = status else {
+            let _ = child.kill();
+            let _ = child.wait();
+            self.dump_logs();
+            panic!("submit --watch did not end in {limit:?}");
+        };
+        let mut stdout = Vec::new();
+        std::io::Read::read_to_end(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+        Output {
+            status,
+            stdout,
+            stderr: read(&log),
+        }
+    }
+
+    fn dump_logs(&self) {
+        for (name, _) in &self.procs {
+            eprintln!(
+                "---- {name}:\n{}",
+                std::fs::read_to_string(self.log(name)).unwrap_or_default()
+            );
+        }
+    }
+
+    fn grpc_client(
+        &self,
+        rt: &tokio::runtime::Runtime,
+    ) -> JobServiceClient<seedstream_proto::tonic::transport::Channel> {
+        rt.block_on(JobServiceClient::connect(self.grpc.clone()))
+            .unwrap()
     }
 }
 
 impl Drop for Fleet {
-    /// SIGTERM: each process drains and leaves its consumer group.
+    /// SIGTERM: each process drains and exits.
     fn drop(&mut self) {
-        for p in &mut self.procs {
-            unsafe_free_sigterm(p.id());
+        for (_, p) in &mut self.procs {
+            sigterm(p.id());
         }
-        for p in &mut self.procs {
-            if !eventually(std::time::Duration::from_secs(20), || {
-                p.try_wait().unwrap().is_some()
-            }) {
+        for (_, p) in &mut self.procs {
+            if !eventually(Duration::from_secs(20), || p.try_wait().unwrap().is_some()) {
                 let _ = p.kill();
             }
             let _ = p.wait();
@@ -104,10 +195,17 @@ impl Drop for Fleet {
     }
 }
 
-fn unsafe_free_sigterm(pid: u32) {
+fn sigterm(pid: u32) {
     let _ = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status();
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn same_dataset(a: &Path, b: &Path) {
@@ -121,8 +219,37 @@ fn same_dataset(a: &Path, b: &Path) {
     }
 }
 
+fn job_id_of(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn status(fleet: &Fleet, rt: &tokio::runtime::Runtime, id: &str) -> v1::JobStatus {
+    let mut c = fleet.grpc_client(rt);
+    rt.block_on(c.get_job(v1::GetJobRequest { job_id: id.into() }))
+        .unwrap()
+        .into_inner()
+}
+
+fn http_status(addr: &str, path: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// The whole API: a job over gRPC byte-identical to `seedstream run`, watched to the end;
+/// resubmission is one job and free; bad requests get proper codes and leave the
+/// cluster healthy; cancel stops work within seconds and a resubmission pays only for
+/// what was left; accepted records stream to their topic; health and metrics answer.
 #[test]
-fn cluster_is_byte_identical_to_embedded_and_free_to_resubmit() {
+fn cluster_jobs_over_grpc() {
     let dir = tempdir("cluster");
     let broker = Broker::start(&dir.join("broker"));
     let redis = Redis::start(&dir.join("redis"));
@@ -140,33 +267,185 @@ fn cluster_is_byte_identical_to_embedded_and_free_to_resubmit() {
         .success());
 
     // 1 coordinator + 2 generators + 2 validators.
-    let mut fleet = Fleet::new(&broker, &redis, "t1");
+    let mut fleet = Fleet::new(&dir, &broker, &redis, "t1");
+    fleet.coordinator();
     for role in ["generator", "generator", "validator", "validator"] {
-        fleet.spawn(role);
+        fleet.spawn(role, &[]);
     }
-    sim.reset();
-    let started = std::time::Instant::now();
-    let o = fleet.coordinate(&job, &dir.join("cluster"), &sim.url);
-    assert!(o.status.success());
-    eprintln!("cluster run: {:?}", started.elapsed());
-    same_dataset(&dir.join("embedded"), &dir.join("cluster"));
+    assert_eq!(http_status(&fleet.http, "/healthz"), 200);
+    assert!(
+        eventually(Duration::from_secs(20), || http_status(
+            &fleet.http,
+            "/readyz"
+        ) == 200),
+        "coordinator never ready"
+    );
 
-    // The same job again: every verdict is already on the results topic and every answer
-    // in the cache, so it completes without a single endpoint request.
     sim.reset();
-    let o = fleet.coordinate(&job, &dir.join("again"), &sim.url);
+    let started = Instant::now();
+    let o = fleet.submit_watch(&job, &sim.url, Duration::from_secs(150));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "cluster job: 120 records in {secs:.1}s ({:.0} records/s)",
+        120.0 / secs
+    );
+    let id = job_id_of(&o);
+    let out = fleet.datasets().join(&id);
+    same_dataset(&dir.join("embedded"), &out);
+    assert_eq!(manifest(&out)["status"], "complete");
+
+    // The same job again is the same job: nothing runs, nothing is paid.
+    sim.reset();
+    let o = fleet.submit_watch(&job, &sim.url, Duration::from_secs(30));
     assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already known"));
+    assert_eq!(job_id_of(&o), id);
     assert_eq!(
         sim.requests(),
         0,
         "a completed job submitted again must not pay the endpoint"
     );
-    same_dataset(&dir.join("embedded"), &dir.join("again"));
-    drop(fleet);
 
-    // Not in CI yet: kill -9 of a generator and a validator mid-job. With tansu 0.6 the
-    // consumer groups sometimes never finish rebalancing after a member is killed (the
-    // coordinator's re-dispatch of stalled shards then has no live consumer to reach);
-    // about half the runs recovered in 20-30 s with identical output, half stalled past
-    // 150 s. See the closing note of the cluster-mode issue.
+    // status and jobs.
+    let o = fleet.cli(&["status", &id, "--json"]);
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["state"], "complete");
+    assert_eq!(s["accepted"], 120);
+    let o = fleet.cli(&["jobs", "--json"]);
+    let all: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 1);
+
+    // Accepted records are on their topic, keyed by record id.
+    let ids: std::collections::BTreeSet<String> = lines(&out.join("samples.jsonl"))
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    let streamed = rt().block_on(read_accepted(&broker.brokers, ids.len()));
+    assert_eq!(
+        streamed, ids,
+        "the accepted topic must carry exactly the accepted records"
+    );
+
+    // Bad requests: proper codes and messages, and the cluster stays healthy.
+    let rt = rt();
+    let mut c = fleet.grpc_client(&rt);
+    let e = rt
+        .block_on(c.submit_job(v1::SubmitJobRequest {
+            spec_yaml: "name: x\ntarget: 5\nbogus_field: 1\n".into(),
+            spec_file: "bad.yaml".into(),
+            ..Default::default()
+        }))
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message().contains("bad.yaml") && e.message().contains("bogus_field"),
+        "{}",
+        e.message()
+    );
+    let spec = std::fs::read_to_string(&job).unwrap();
+    let e = rt
+        .block_on(c.submit_job(v1::SubmitJobRequest {
+            spec_yaml: spec.clone(),
+            ..Default::default()
+        }))
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        Code::InvalidArgument,
+        "sources not sent: {}",
+        e.message()
+    );
+    assert!(
+        e.message().contains("was not sent with the job"),
+        "{}",
+        e.message()
+    );
+    let e = rt
+        .block_on(c.get_job(v1::GetJobRequest {
+            job_id: "no-such-job".into(),
+        }))
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    let e = rt
+        .block_on(c.cancel_job(v1::CancelJobRequest {
+            job_id: String::new(),
+        }))
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let o = fleet.cli(&["status", "no-such-job"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(http_status(&fleet.http, "/readyz"), 200);
+    let metrics = http(&format!("http://{}", fleet.http), "GET", "/metrics");
+    assert!(
+        metrics.contains("seedstream_coordinator_jobs_submitted_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("seedstream_coordinator_records_accepted_total 120"),
+        "{metrics}"
+    );
+
+    // Cancel at about half: work stops within seconds; submitted again, it resumes and
+    // asks the endpoint only for what was not answered.
+    let slow = Sim::start(&["--latency-ms", "500"]);
+    let job2 = write_job(&dir, "cancelme", 400, "", "");
+    let o = fleet.cli(&["submit", job2.to_str().unwrap(), "--endpoint", &slow.url]);
+    assert!(o.status.success());
+    let id2 = job_id_of(&o);
+    assert!(
+        eventually(Duration::from_secs(60), || status(&fleet, &rt, &id2)
+            .decided
+            >= 150),
+        "job never got to half"
+    );
+    let t = Instant::now();
+    let o = fleet.cli(&["cancel", &id2, "--json"]);
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["state"], "cancelled");
+    eprintln!("cancel took {:?}", t.elapsed());
+    std::thread::sleep(Duration::from_secs(2));
+    let asked_at_cancel = slow.requests();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        slow.requests(),
+        asked_at_cancel,
+        "generators kept calling the endpoint after cancel"
+    );
+    slow.reset();
+    let o = fleet.submit_watch(&job2, &slow.url, Duration::from_secs(120));
+    assert!(o.status.success());
+    let m = manifest(&fleet.datasets().join(&id2));
+    let planned = m["counts"]["planned"].as_u64().unwrap();
+    let rerun = slow.requests();
+    eprintln!(
+        "cancelled at {asked_at_cancel} requests; the rerun asked {rerun} of {planned} slots"
+    );
+    assert!(
+        rerun + asked_at_cancel <= planned + 32,
+        "the rerun paid again for answered slots: {rerun} + {asked_at_cancel} > {planned} + 16"
+    );
+    assert!(rerun < planned, "the rerun asked for everything again");
+}
+
+/// Read the accepted-records topic until `n` distinct record ids arrived (or 30 s).
+async fn read_accepted(brokers: &str, n: usize) -> std::collections::BTreeSet<String> {
+    use seedstream_core::bus::Consumer;
+    let cfg = seedstream_core::kafka::KafkaConfig {
+        brokers: brokers.to_string(),
+        client_id: "test".into(),
+    };
+    let mut rx = cfg
+        .consumer::<Vec<u8>>("seedstream.accepted", "test-accepted-reader")
+        .unwrap();
+    let mut ids = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ids.len() < n && Instant::now() < deadline {
+        if let Ok(Ok(Some(d))) = tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
+            let line = d.ack();
+            let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+            ids.insert(v["id"].as_str().unwrap().to_string());
+        }
+    }
+    ids
 }

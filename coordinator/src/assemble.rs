@@ -109,6 +109,8 @@ pub struct Assembler {
     /// What was decided so far.
     pub totals: Totals,
     line: Vec<u8>,
+    /// Accepted lines (id, JSON without newline) not yet taken, when streaming.
+    stream: Option<Vec<(String, Vec<u8>)>>,
 }
 
 impl Assembler {
@@ -135,7 +137,19 @@ impl Assembler {
                 ..Totals::default()
             },
             line: Vec::with_capacity(4096),
+            stream: None,
         })
+    }
+
+    /// Also keep each accepted record's line for [`Assembler::take_accepted`].
+    pub fn stream_accepted(&mut self) {
+        self.stream = Some(Vec::new());
+    }
+
+    /// Accepted records (id, JSON line without its newline) since the last call, in
+    /// canonical order; empty unless [`Assembler::stream_accepted`] was called.
+    pub fn take_accepted(&mut self) -> Vec<(String, Vec<u8>)> {
+        self.stream.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Add `round` after the rounds planned so far (rounds are numbered in order).
@@ -306,6 +320,9 @@ impl Assembler {
         self.line.push(b'\n');
         if accepted {
             self.samples.write(&self.line)?;
+            if let Some(s) = &mut self.stream {
+                s.push((id, self.line[..self.line.len() - 1].to_vec()));
+            }
         } else {
             self.rejected.write(&self.line)?;
         }

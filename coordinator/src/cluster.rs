@@ -57,15 +57,27 @@ pub struct ClusterConfig {
     /// Topic names.
     pub topics: Topics,
     /// Re-dispatch undecided shards after this long without progress (longer than any
-    /// one request with its retries, or a slow endpoint is asked twice).
-    pub redispatch_after: std::time::Duration,
+    /// one request with its retries, or a slow endpoint is asked twice). `None`: the
+    /// job's own [`default_redispatch_after`].
+    pub redispatch_after: Option<std::time::Duration>,
+}
+
+/// The longest one request of `job` may take with its retries, at least a minute.
+pub fn default_redispatch_after(job: &Job) -> std::time::Duration {
+    let m = &job.spec.model;
+    std::time::Duration::from_millis(
+        (m.timeout_ms * (m.max_retries as u64 + 1) + m.backoff_max_ms * m.max_retries as u64)
+            .max(60_000),
+    )
 }
 
 /// Store `job` for the other nodes and drive it to the end; the dataset goes to
-/// `job.output_dir`.
+/// `job.output_dir`, accepted records also to the accepted topic. `progress` is kept
+/// up to date.
 pub async fn run_job(
     job: Arc<Job>,
     cfg: &ClusterConfig,
+    progress: Arc<Progress>,
     cancel: CancellationToken,
 ) -> Result<Outcome> {
     let started = Instant::now();
@@ -74,6 +86,7 @@ pub async fn run_job(
     let t = &cfg.topics;
     t.ensure(&cfg.kafka).await?;
     let shard_tx = cfg.kafka.publisher::<ShardTask>(&t.shards)?;
+    let accepted_tx = cfg.kafka.publisher::<Vec<u8>>(&t.accepted)?;
     // A group of its own for every run: read the job's verdicts from the beginning.
     // (Wall-clock time and pid: a reused group would resume from its committed offsets
     // and miss verdicts.)
@@ -89,9 +102,9 @@ pub async fn run_job(
     std::fs::create_dir_all(&job.output_dir)
         .map_err(|e| seedstream_core::Error::io(&job.output_dir, e))?;
     let mut assembler = Assembler::new(job.clone(), &job.output_dir)?;
+    assembler.stream_accepted();
     let mut workers = JoinSet::new();
     let mut publishers = JoinSet::new();
-    let progress = Arc::new(Progress::default());
     let run_cancel = cancel.child_token();
     let (result, planned, rounds) = drive(
         &job,
@@ -101,7 +114,11 @@ pub async fn run_job(
         &mut workers,
         &mut publishers,
         4096,
-        Some(cfg.redispatch_after),
+        Some(
+            cfg.redispatch_after
+                .unwrap_or_else(|| default_redispatch_after(&job)),
+        ),
+        Some(&accepted_tx),
         &progress,
         &run_cancel,
         &cancel,

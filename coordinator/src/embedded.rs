@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use seedstream_core::bus::inproc;
 use seedstream_core::bus::{Consumer, Publisher};
 use seedstream_core::messages::{Candidate, ShardTask, Verdict};
+use seedstream_core::metrics::METRICS;
 use seedstream_core::plan::{early_round_size, round_size, RoundPlan};
 use seedstream_core::spec::Job;
 use seedstream_core::state::{RedbState, StateStore};
@@ -149,6 +150,7 @@ pub async fn run(
         &mut publishers,
         window_slots,
         None,
+        None::<&inproc::InProcPublisher<Vec<u8>>>,
         &progress,
         &run_cancel,
         &cancel,
@@ -229,7 +231,7 @@ pub fn finish(
 /// tasks of this process whose failure stops the job (none in cluster mode).
 /// Returns the outcome, the slots planned and the rounds.
 #[allow(clippy::too_many_arguments)]
-pub async fn drive<P, C>(
+pub async fn drive<P, C, A>(
     job: &Arc<Job>,
     assembler: &mut Assembler,
     shard_tx: &P,
@@ -238,6 +240,7 @@ pub async fn drive<P, C>(
     publishers: &mut JoinSet<Result<()>>,
     window_slots: usize,
     redispatch_after: Option<std::time::Duration>,
+    accepted_tx: Option<&A>,
     progress: &Arc<Progress>,
     run_cancel: &CancellationToken,
     cancel: &CancellationToken,
@@ -245,7 +248,11 @@ pub async fn drive<P, C>(
 where
     P: Publisher<ShardTask> + Clone + 'static,
     C: Consumer<Verdict>,
+    A: Publisher<Vec<u8>> + Clone + 'static,
 {
+    // Accepted records being published (bounded: the loop waits when this many are out).
+    const MAX_SINKS: usize = 1024;
+    let mut sinks: JoinSet<Result<()>> = JoinSet::new();
     let shard_size = job.spec.shard_size;
     let window = Arc::new(Semaphore::new(window_slots));
     let mut planned = 0u64;
@@ -288,8 +295,22 @@ where
                         return Err(Error::Bus("the pipeline stopped before every slot was decided".into()));
                     };
                     let v = d.ack();
+                    let accepted_before = assembler.totals.accepted;
                     let n = assembler.offer(v)?;
                     window.add_permits(n as usize);
+                    METRICS.slots_decided.fetch_add(n, Ordering::Relaxed);
+                    METRICS.records_accepted.fetch_add(assembler.totals.accepted - accepted_before, Ordering::Relaxed);
+                    if let Some(tx) = accepted_tx {
+                        for (id, line) in assembler.take_accepted() {
+                            while sinks.len() >= MAX_SINKS {
+                                if let Some(r) = sinks.join_next().await {
+                                    r.map_err(|e| Error::Bus(format!("accepted-record publisher: {e}")))??;
+                                }
+                            }
+                            let tx = tx.clone();
+                            sinks.spawn(async move { tx.publish(&id, line).await });
+                        }
+                    }
                     if n > 0 {
                         last_progress = Instant::now();
                     }
@@ -311,6 +332,9 @@ where
                 Some(p) = publishers.join_next() => {
                     p.map_err(|e| Error::Bus(format!("shard publisher: {e}")))??;
                 }
+                Some(r) = sinks.join_next() => {
+                    r.map_err(|e| Error::Bus(format!("accepted-record publisher: {e}")))??;
+                }
                 _ = tick.tick(), if redispatch_after.is_some() => {
                     // No slot decided for a while: some shard or candidate sits with a
                     // consumer that died. Send the undecided shards again (answers are
@@ -328,6 +352,9 @@ where
                 }
                 _ = cancel.cancelled() => return Err(Error::Cancelled),
             }
+        }
+        while let Some(r) = sinks.join_next().await {
+            r.map_err(|e| Error::Bus(format!("accepted-record publisher: {e}")))??;
         }
         Ok(())
     }

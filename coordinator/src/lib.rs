@@ -5,13 +5,17 @@
 //! - [`assemble`]: the assembler: canonical-order decisions (near-duplicates, target)
 //!   and the dataset files
 //! - [`cluster`]: one job driven over Kafka, with generators and validators elsewhere
+//! - [`client`]: the JobService client behind the CLI verbs
+//! - [`service`]: the `seedstream coordinator` process (gRPC JobService, jobs in Redis)
 //! - [`manifest`]: the dataset's manifest
 //! - [`progress`]: progress bar / periodic lines
 
 pub mod assemble;
+pub mod client;
 pub mod cluster;
 pub mod embedded;
 pub mod manifest;
 pub mod progress;
+pub mod service;
 
 pub use embedded::{run, EmbeddedOptions, Outcome};

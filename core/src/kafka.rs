@@ -69,6 +69,21 @@ impl KafkaConfig {
         Ok(())
     }
 
+    /// Whether the brokers answer a metadata request (readiness). librdkafka's call
+    /// blocks, so it runs on the blocking pool.
+    pub async fn check(&self) -> Result<()> {
+        let cfg = self.base();
+        tokio::task::spawn_blocking(move || {
+            let p: rdkafka::producer::BaseProducer = cfg.create().map_err(|e| kerr("client", e))?;
+            rdkafka::producer::Producer::client(&p)
+                .fetch_metadata(None, Duration::from_secs(3))
+                .map(|_| ())
+                .map_err(|e| kerr("brokers unreachable", e))
+        })
+        .await
+        .map_err(|e| kerr("metadata task", e))?
+    }
+
     /// A publisher to `topic`.
     pub fn publisher<M: WireMessage>(&self, topic: &str) -> Result<KafkaPublisher<M>> {
         let producer: FutureProducer = self
@@ -124,6 +139,10 @@ pub struct Topics {
     pub candidates: String,
     /// Verdicts (validators → coordinator).
     pub results: String,
+    /// Accepted records, JSON lines as in `samples.jsonl`, keyed by record id, for
+    /// continuous consumers (at-least-once: a resumed job publishes its records again
+    /// under the same keys).
+    pub accepted: String,
     /// Partitions of each topic created if missing.
     pub partitions: i32,
 }
@@ -134,6 +153,7 @@ impl Default for Topics {
             shards: "seedstream.shards".into(),
             candidates: "seedstream.candidates".into(),
             results: "seedstream.results".into(),
+            accepted: "seedstream.accepted".into(),
             partitions: 6,
         }
     }
@@ -144,7 +164,12 @@ impl Topics {
     pub async fn ensure(&self, kafka: &KafkaConfig) -> Result<()> {
         let p = self.partitions;
         kafka
-            .ensure_topics(&[(&self.shards, p), (&self.candidates, p), (&self.results, p)])
+            .ensure_topics(&[
+                (&self.shards, p),
+                (&self.candidates, p),
+                (&self.results, p),
+                (&self.accepted, p),
+            ])
             .await
     }
 }

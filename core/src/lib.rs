@@ -11,12 +11,15 @@
 //! - [`wire`]: bus messages as versioned protobuf
 //! - [`messages`]: what travels on the bus
 //! - [`record`]: rejection reasons and their codes
+//! - [`metrics`], [`ops`]: Prometheus metrics and the /healthz /readyz /metrics endpoint
 pub mod bus;
 pub mod chunk;
 pub mod client;
 pub mod error;
 pub mod kafka;
 pub mod messages;
+pub mod metrics;
+pub mod ops;
 pub mod plan;
 pub mod prompt;
 pub mod record;

@@ -1,15 +1,23 @@
 //! The Redis state store (cluster mode), implementing [`crate::state::StateStore`].
 //!
-//! Keys are `<prefix>:cache:<sha256 hex>`; the prefix namespaces one deployment (or one
-//! test), and an optional TTL bounds how long answers are kept. A put is one `SET` (with
-//! `EX` when a TTL is set): visible to every node at once, durable as the server is
-//! configured (AOF/RDB), so `flush` has nothing to do.
+//! Keys (the prefix namespaces one deployment, or one test):
+//! - `<prefix>:cache:<sha256 hex>`: the response cache; an optional TTL bounds how long
+//!   answers are kept
+//! - `<prefix>:job:<id>:bundle`: a job's spec and inputs (what every node rebuilds it from)
+//! - `<prefix>:job:<id>:status`: its status (`seedstream.v1.JobStatus`, protobuf)
+//! - `<prefix>:job:<id>:cancelled`: present while the job is cancelled
+//! - `<prefix>:jobs`: the registry, job ids scored by submission time (ms)
+//!
+//! A cache put is one `SET` (with `EX` when a TTL is set): visible to every node at
+//! once, durable as the server is configured (AOF/RDB), so `flush` has nothing to do.
 
 use async_trait::async_trait;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
+
+use seedstream_proto::{prost, v1};
 
 use crate::error::{Error, Result};
 use crate::spec::{Job, JobBundle};
@@ -80,6 +88,91 @@ impl RedisState {
             .await?
             .ok_or_else(|| Error::UnknownJob(job_id.to_string()))?;
         Job::from_bundle(&bundle)
+    }
+
+    /// Record a job's status and register it (idempotent).
+    pub async fn put_status(&self, status: &v1::JobStatus) -> Result<()> {
+        let mut c = self.conn.clone();
+        let key = format!("{}:job:{}:status", self.prefix, status.job_id);
+        redis::pipe()
+            .atomic()
+            .set(key, prost::Message::encode_to_vec(status))
+            .ignore()
+            .zadd(
+                self.registry_key(),
+                &status.job_id,
+                status.submitted_unix_ms,
+            )
+            .ignore()
+            .query_async::<()>(&mut c)
+            .await
+            .map_err(|e| rerr("SET status", e))
+    }
+
+    /// A job's status, if it was registered.
+    pub async fn get_status(&self, job_id: &str) -> Result<Option<v1::JobStatus>> {
+        let mut c = self.conn.clone();
+        let bytes: Option<Vec<u8>> = c
+            .get(format!("{}:job:{job_id}:status", self.prefix))
+            .await
+            .map_err(|e| rerr("GET status", e))?;
+        bytes
+            .map(|b| {
+                <v1::JobStatus as prost::Message>::decode(b.as_slice())
+                    .map_err(|e| rerr(&format!("status of job {job_id} is unreadable"), e))
+            })
+            .transpose()
+    }
+
+    /// Registered jobs, newest first (at most `limit`, 0: all).
+    pub async fn list_jobs(&self, limit: usize) -> Result<Vec<v1::JobStatus>> {
+        let mut c = self.conn.clone();
+        let stop = if limit == 0 { -1 } else { limit as isize - 1 };
+        let ids: Vec<String> = c
+            .zrevrange(self.registry_key(), 0, stop)
+            .await
+            .map_err(|e| rerr("ZREVRANGE jobs", e))?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(s) = self.get_status(&id).await? {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Mark a job cancelled (generators drop its work) or clear the mark.
+    pub async fn set_cancelled(&self, job_id: &str, cancelled: bool) -> Result<()> {
+        let mut c = self.conn.clone();
+        let key = format!("{}:job:{job_id}:cancelled", self.prefix);
+        if cancelled {
+            c.set::<_, _, ()>(key, 1).await
+        } else {
+            c.del::<_, ()>(key).await
+        }
+        .map_err(|e| rerr("SET cancelled", e))
+    }
+
+    /// Whether a job is marked cancelled.
+    pub async fn is_cancelled(&self, job_id: &str) -> Result<bool> {
+        let mut c = self.conn.clone();
+        c.exists(format!("{}:job:{job_id}:cancelled", self.prefix))
+            .await
+            .map_err(|e| rerr("EXISTS cancelled", e))
+    }
+
+    /// Whether Redis answers (readiness).
+    pub async fn ping(&self) -> Result<()> {
+        let mut c = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(|e| rerr("PING", e))
+    }
+
+    fn registry_key(&self) -> String {
+        format!("{}:jobs", self.prefix)
     }
 
     fn job_key(&self, job_id: &str) -> String {

@@ -517,6 +517,23 @@ impl Job {
         Self::build(job_file, spec, overrides, Inputs::Disk(&base))
     }
 
+    /// A job sent over the API: the job file's text and every file it names, inline.
+    /// Errors name `file_name` as the job file.
+    pub fn from_submission(
+        file_name: &str,
+        yaml: &str,
+        files: &BTreeMap<String, String>,
+        overrides: &Overrides,
+    ) -> Result<Job> {
+        let file = Path::new(file_name);
+        let spec = parse_spec(file, &normalize_text(yaml.to_string()))?;
+        let files: BTreeMap<String, String> = files
+            .iter()
+            .map(|(k, v)| (k.clone(), normalize_text(v.clone())))
+            .collect();
+        Self::build(file, spec, overrides, Inputs::Inline(&files))
+    }
+
     /// Rebuild a job from its bundle (on a node without the submitter's files).
     pub fn from_bundle(bundle: &JobBundle) -> Result<Job> {
         Self::build(

@@ -174,6 +174,16 @@ impl WireMessage for Verdict {
     }
 }
 
+/// Raw bytes (accepted records as JSON lines).
+impl WireMessage for Vec<u8> {
+    fn encode(&self) -> Vec<u8> {
+        self.clone()
+    }
+    fn decode(bytes: &[u8]) -> Result<Self> {
+        Ok(bytes.to_vec())
+    }
+}
+
 impl WireMessage for u64 {
     fn encode(&self) -> Vec<u8> {
         self.to_le_bytes().to_vec()

@@ -13,6 +13,8 @@
 pub mod service;
 
 use std::sync::{Arc, Mutex};
+
+use seedstream_core::metrics::{self, METRICS};
 use std::time::Instant;
 
 use seedstream_core::bus::{Consumer, Publisher};
@@ -131,6 +133,7 @@ impl Generator {
         let prompt_sha256 = req.prompt_sha256();
         if let Some(bytes) = self.state.cache_get(&cache_key).await? {
             if let Ok(c) = serde_json::from_slice::<Completion>(&bytes) {
+                metrics::inc(&METRICS.slots_answered_cache);
                 return Ok(Candidate {
                     job_id: self.job.id.clone(),
                     key,
@@ -168,6 +171,13 @@ impl Generator {
             return Err(Error::Cancelled);
         }
         let latency_us = started.elapsed().as_micros() as u64;
+        match &outcome {
+            Ok(_) => {
+                metrics::inc(&METRICS.slots_answered_endpoint);
+                metrics::observe_latency_us(latency_us);
+            }
+            Err(_) => metrics::inc(&METRICS.slots_failed),
+        }
         if let Ok(c) = &outcome {
             self.state
                 .cache_put(
@@ -242,6 +252,12 @@ async fn local_complete(
 pub trait Generators: Send + Sync {
     /// The generator for `job_id`.
     async fn for_job(&self, job_id: &str) -> Result<Arc<Generator>>;
+
+    /// Whether `job_id` was cancelled (its pending work is dropped). May be up to a
+    /// second stale.
+    async fn cancelled(&self, _job_id: &str) -> bool {
+        false
+    }
 }
 
 /// One job (embedded mode).
@@ -287,6 +303,13 @@ where
         let Some(delivery) = delivery else { break };
         let task = delivery.msg.clone();
         let attempt = task.attempt;
+        metrics::inc(&METRICS.shards_received);
+        if gens.cancelled(&task.job_id).await {
+            metrics::inc(&METRICS.shards_dropped);
+            tracing::debug!(job_id = %task.job_id, "dropping a shard of a cancelled job");
+            delivery.ack();
+            continue;
+        }
         let gen = match gens.for_job(&task.job_id).await {
             Ok(g) => g,
             Err(Error::UnknownJob(id)) => {
@@ -309,6 +332,11 @@ where
                 p = gen.in_flight.clone().acquire_owned() => p.expect("semaphore open"),
                 _ = cancel.cancelled() => break,
             };
+            // A cancelled job's remaining slots are dropped with its shard.
+            if gens.cancelled(&task.job_id).await {
+                metrics::inc(&METRICS.shards_dropped);
+                break;
+            }
             let key = SlotKey {
                 round: task.round,
                 shard: task.shard,

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use seedstream_core::client::EndpointPool;
 use seedstream_core::kafka::{KafkaConfig, Topics};
@@ -40,10 +41,27 @@ struct ClusterJobs {
     state: RedisState,
     env: HashMap<String, String>,
     jobs: Mutex<HashMap<String, Arc<Generator>>>,
+    /// Cancellation marks as last read, and when.
+    cancelled: std::sync::Mutex<HashMap<String, (Instant, bool)>>,
 }
 
 #[async_trait::async_trait]
 impl Generators for ClusterJobs {
+    async fn cancelled(&self, job_id: &str) -> bool {
+        if let Some((at, c)) = self.cancelled.lock().expect("lock").get(job_id) {
+            if at.elapsed() < Duration::from_secs(1) {
+                return *c;
+            }
+        }
+        // Unknown (Redis down): keep working; the work is not lost either way.
+        let c = self.state.is_cancelled(job_id).await.unwrap_or(false);
+        self.cancelled
+            .lock()
+            .expect("lock")
+            .insert(job_id.to_string(), (Instant::now(), c));
+        c
+    }
+
     async fn for_job(&self, job_id: &str) -> Result<Arc<Generator>> {
         let mut jobs = self.jobs.lock().await;
         if let Some(g) = jobs.get(job_id) {
@@ -86,6 +104,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<()> {
         state,
         env: cfg.env,
         jobs: Mutex::default(),
+        cancelled: Default::default(),
     };
     crate::run(jobs, shards, candidates, shutdown).await
 }

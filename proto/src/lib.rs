@@ -2,12 +2,19 @@
 //!
 //! - `proto/seedstream/v1/messages.proto`: what travels on the bus (shard tasks,
 //!   candidates, verdicts), as [`v1`]. Versioned by package.
+//! - `proto/seedstream/v1/jobs.proto`: the coordinator's gRPC API, `JobService`
+//!   (server and client in [`v1::job_service_server`] and [`v1::job_service_client`]).
+//! - [`FILE_DESCRIPTOR_SET`]: both, for gRPC server reflection.
 //!
-//! Re-exports `prost` so every crate encodes with one version.
+//! Re-exports `prost` and `tonic` so every crate uses one version.
 
 pub use prost;
+pub use tonic;
 
-/// `seedstream.v1`: bus messages.
+/// The encoded descriptor set of every .proto file (for server reflection).
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor.bin"));
+
+/// `seedstream.v1`: bus messages and the JobService API.
 #[allow(unreachable_pub, missing_docs, clippy::all)]
 pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/seedstream.v1.rs"));

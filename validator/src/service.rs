@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 use seedstream_core::bus::{Consumer, Publisher};
 use seedstream_core::kafka::{KafkaConfig, Topics};
 use seedstream_core::messages::{Candidate, Verdict};
+use seedstream_core::metrics::{self, METRICS};
 use seedstream_core::plan::{plan_slot, RoundPlan};
 use seedstream_core::redis_state::RedisState;
 use seedstream_core::spec::Job;
@@ -123,7 +124,16 @@ where
             Err(e) => return Err(e),
         };
         let key = c.key.record_id(&c.job_id);
+        let started = std::time::Instant::now();
         let verdict = scorer.score(c);
+        metrics::inc(&METRICS.candidates_scored);
+        if !verdict.reasons.is_empty() {
+            metrics::inc(&METRICS.candidates_flagged);
+        }
+        METRICS.scoring_us.fetch_add(
+            started.elapsed().as_micros() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         tx.publish(&key, verdict).await?;
         d.ack();
     }

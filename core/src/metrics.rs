@@ -1,0 +1,141 @@
+//! This process's Prometheus metrics, every one declared here (STYLE.md:
+//! `seedstream_<subsystem>_<name>_<unit>[_total]`, no unbounded labels), rendered in
+//! the text exposition format by [`render`]. Counters are plain atomics, bumped once per
+//! slot, shard or job, never per token.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use hdrhistogram::Histogram;
+
+macro_rules! metrics {
+    ($($field:ident: $kind:literal $name:literal $help:literal;)*) => {
+        /// Every counter and gauge of the process.
+        #[derive(Debug, Default)]
+        pub struct Metrics {
+            $(#[doc = $help] pub $field: AtomicU64,)*
+        }
+
+        impl Metrics {
+            fn render_into(&self, out: &mut String) {
+                $(
+                    let _ = writeln!(out, "# HELP {} {}", $name, $help);
+                    let _ = writeln!(out, "# TYPE {} {}", $name, $kind);
+                    let _ = writeln!(out, "{} {}", $name, self.$field.load(Ordering::Relaxed));
+                )*
+            }
+        }
+    };
+}
+
+metrics! {
+    jobs_submitted: "counter" "seedstream_coordinator_jobs_submitted_total" "Jobs submitted that were new to this deployment.";
+    jobs_running: "gauge" "seedstream_coordinator_jobs_running" "Jobs this coordinator is driving now.";
+    jobs_completed: "counter" "seedstream_coordinator_jobs_completed_total" "Jobs that ended complete or with their budget spent.";
+    jobs_failed: "counter" "seedstream_coordinator_jobs_failed_total" "Jobs that ended with an error.";
+    jobs_cancelled: "counter" "seedstream_coordinator_jobs_cancelled_total" "Jobs cancelled.";
+    slots_decided: "counter" "seedstream_coordinator_slots_decided_total" "Slots decided (accepted or rejected), in canonical order.";
+    records_accepted: "counter" "seedstream_coordinator_records_accepted_total" "Records accepted into datasets.";
+    shards_received: "counter" "seedstream_generator_shards_total" "Shard tasks received by this generator.";
+    shards_dropped: "counter" "seedstream_generator_shards_dropped_total" "Shard tasks skipped because their job was cancelled or unknown.";
+    slots_answered_cache: "counter" "seedstream_generator_cache_hits_total" "Slots answered from the response cache.";
+    slots_answered_endpoint: "counter" "seedstream_generator_endpoint_answers_total" "Slots answered by a model endpoint.";
+    slots_failed: "counter" "seedstream_generator_slot_failures_total" "Slots whose request failed after every retry.";
+    candidates_scored: "counter" "seedstream_validator_candidates_total" "Candidates scored by this validator.";
+    candidates_flagged: "counter" "seedstream_validator_candidates_flagged_total" "Candidates given at least one rejection reason by per-record checks.";
+    scoring_us: "counter" "seedstream_validator_scoring_microseconds_total" "Time spent scoring candidates.";
+}
+
+/// The process's metrics.
+pub static METRICS: Metrics = Metrics {
+    jobs_submitted: AtomicU64::new(0),
+    jobs_running: AtomicU64::new(0),
+    jobs_completed: AtomicU64::new(0),
+    jobs_failed: AtomicU64::new(0),
+    jobs_cancelled: AtomicU64::new(0),
+    slots_decided: AtomicU64::new(0),
+    records_accepted: AtomicU64::new(0),
+    shards_received: AtomicU64::new(0),
+    shards_dropped: AtomicU64::new(0),
+    slots_answered_cache: AtomicU64::new(0),
+    slots_answered_endpoint: AtomicU64::new(0),
+    slots_failed: AtomicU64::new(0),
+    candidates_scored: AtomicU64::new(0),
+    candidates_flagged: AtomicU64::new(0),
+    scoring_us: AtomicU64::new(0),
+};
+
+/// Endpoint request latency (µs), for the summary's quantiles.
+static LATENCY: Mutex<Option<Histogram<u64>>> = Mutex::new(None);
+
+/// Add one to a counter.
+pub fn inc(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Record one endpoint answer's latency.
+pub fn observe_latency_us(us: u64) {
+    let mut h = LATENCY.lock().expect("latency lock");
+    let h = h.get_or_insert_with(|| {
+        Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("histogram bounds")
+    });
+    let _ = h.record(us.max(1));
+}
+
+/// The text exposition of every metric.
+pub fn render() -> String {
+    let mut out = String::with_capacity(4096);
+    METRICS.render_into(&mut out);
+    let name = "seedstream_generator_request_latency_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Latency of model endpoint answers (with retries), as seen by generators."
+    );
+    let _ = writeln!(out, "# TYPE {name} summary");
+    let h = LATENCY.lock().expect("latency lock");
+    let (count, sum) = match h.as_ref() {
+        Some(h) => {
+            for q in [0.5, 0.9, 0.99] {
+                let v = h.value_at_quantile(q) as f64 / 1e6;
+                let _ = writeln!(out, "{name}{{quantile=\"{q}\"}} {v}");
+            }
+            (h.len(), h.mean() * h.len() as f64 / 1e6)
+        }
+        None => (0, 0.0),
+    };
+    let _ = writeln!(out, "{name}_sum {sum}");
+    let _ = writeln!(out, "{name}_count {count}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_metric_in_the_text_format() {
+        inc(&METRICS.shards_received);
+        observe_latency_us(250_000);
+        let text = render();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            assert!(name.starts_with("seedstream_"), "{line}");
+            assert!(
+                line.rsplit(' ').next().unwrap().parse::<f64>().is_ok(),
+                "{line}"
+            );
+        }
+        assert!(text.contains("# TYPE seedstream_generator_shards_total counter"));
+        let shards: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("seedstream_generator_shards_total "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(shards >= 1);
+        assert!(
+            text.contains("seedstream_generator_request_latency_seconds{quantile=\"0.5\"} 0.25")
+        );
+    }
+}
