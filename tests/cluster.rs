@@ -84,10 +84,21 @@ impl Fleet {
         self.dir.join("logs").join(format!("{name}.log"))
     }
 
-    /// Start the coordinator (writing under `<dir>/datasets`) and wait until it serves.
+    /// Start the coordinator (writing under `<dir>/datasets`) and wait until it serves;
+    /// started again, it listens on the same port (clients reconnect).
     fn coordinator(&mut self) -> String {
         let out = self.dir.join("datasets");
-        let name = self.spawn("coordinator", &["--output-dir", out.to_str().unwrap()]);
+        let listen = match self.grpc.strip_prefix("http://") {
+            Some(addr) => addr.to_string(),
+            None => {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                l.local_addr().unwrap().to_string()
+            }
+        };
+        let name = self.spawn(
+            "coordinator",
+            &["--output-dir", out.to_str().unwrap(), "--listen", &listen],
+        );
         let grpc = wait_for_line(
             &self.log(&name),
             "grpc: listening on",
@@ -106,12 +117,10 @@ impl Fleet {
         self.dir.join("datasets")
     }
 
-    #[allow(dead_code)]
     fn child(&mut self, name: &str) -> &mut Child {
         &mut self.procs.iter_mut().find(|(n, _)| n == name).unwrap().1
     }
 
-    #[allow(dead_code)]
     fn kill9(&mut self, name: &str) {
         let c = self.child(name);
         c.kill().unwrap();
@@ -184,7 +193,9 @@ impl Drop for Fleet {
     /// SIGTERM: each process drains and exits.
     fn drop(&mut self) {
         for (_, p) in &mut self.procs {
-            sigterm(p.id());
+            if p.try_wait().ok().flatten().is_none() {
+                sigterm(p.id());
+            }
         }
         for (_, p) in &mut self.procs {
             if !eventually(Duration::from_secs(20), || p.try_wait().unwrap().is_some()) {
@@ -448,4 +459,212 @@ async fn read_accepted(brokers: &str, n: usize) -> std::collections::BTreeSet<St
         }
     }
     ids
+}
+
+fn wait_done(
+    fleet: &Fleet,
+    rt: &tokio::runtime::Runtime,
+    id: &str,
+    limit: Duration,
+) -> v1::JobStatus {
+    let mut last = None;
+    let done = eventually(limit, || {
+        // The coordinator may be restarting: an error is "not yet".
+        let s = rt.block_on(async {
+            let mut c = JobServiceClient::connect(fleet.grpc.clone()).await.ok()?;
+            c.get_job(v1::GetJobRequest { job_id: id.into() })
+                .await
+                .ok()
+        });
+        if let Some(s) = s {
+            let s = s.into_inner();
+            let end = seedstream_coordinator::client::is_terminal(s.state);
+            last = Some(s);
+            return end;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        false
+    });
+    if !done {
+        fleet.dump_logs();
+        panic!("job {id} did not end in {limit:?}: {last:?}");
+    }
+    last.unwrap()
+}
+
+/// Wait until the endpoint was asked `n` times; how many it was asked by then.
+fn wait_asked(sim: &Sim, n: u64) -> u64 {
+    let mut asked = 0;
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            asked = sim.requests();
+            asked >= n
+        }),
+        "the endpoint was never asked {n} times"
+    );
+    asked
+}
+
+/// Every slot decided exactly once: ids unique across both files, as many as planned.
+fn no_id_lost_or_doubled(out: &Path) {
+    let mut ids = std::collections::BTreeSet::new();
+    let mut n = 0;
+    for f in ["samples.jsonl", "rejected.jsonl"] {
+        for r in lines(&out.join(f)) {
+            n += 1;
+            assert!(
+                ids.insert(r["id"].as_str().unwrap().to_string()),
+                "id {} doubled",
+                r["id"]
+            );
+        }
+    }
+    assert_eq!(
+        n as u64,
+        manifest(out)["counts"]["planned"].as_u64().unwrap(),
+        "ids lost"
+    );
+}
+
+/// Faults mid-job, each on a job of its own, each ending with the dataset `seedstream
+/// run` makes: `kill -9` of a generator and a validator (a generator restarted), the
+/// coordinator killed and restarted, the broker killed and restarted.
+#[test]
+fn cluster_survives_faults() {
+    let dir = tempdir("cluster-faults");
+    let mut broker = Broker::start(&dir.join("broker"));
+    let redis = Redis::start(&dir.join("redis"));
+    let sim = Sim::start(&["--latency-ms", "500", "--bad-off-topic", "0.05"]);
+    let jobs: Vec<PathBuf> = ["killed", "coordinator", "broker", "drained"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            // Seeds of their own: the same prompts would be answered from the cache.
+            let j = write_job(&dir, n, 300, "", "");
+            let text = std::fs::read_to_string(&j).unwrap();
+            std::fs::write(&j, text.replace("seed: 11", &format!("seed: {}", 100 + i))).unwrap();
+            j
+        })
+        .collect();
+    // The reference datasets, made side by side.
+    std::thread::scope(|s| {
+        for j in &jobs {
+            let (url, out) = (&sim.url, dir.join("embedded").join(j.file_stem().unwrap()));
+            s.spawn(move || assert!(run_job(j, &out, url, &[]).status.success()));
+        }
+    });
+    let reference = |j: &Path| dir.join("embedded").join(j.file_stem().unwrap());
+    let rt = rt();
+    let mut fleet = Fleet::new(&dir, &broker, &redis, "faults");
+    let coordinator = fleet.coordinator();
+    let mut gens = vec![];
+    let mut vals = vec![];
+    for _ in 0..2 {
+        gens.push(fleet.spawn("generator", &[]));
+        vals.push(fleet.spawn("validator", &[]));
+    }
+    let submit = |fleet: &Fleet, job: &Path| {
+        sim.reset();
+        let o = fleet.cli(&["submit", job.to_str().unwrap(), "--endpoint", &sim.url]);
+        assert!(o.status.success());
+        job_id_of(&o)
+    };
+
+    // kill -9 of a generator and a validator; one generator started again.
+    let id = submit(&fleet, &jobs[0]);
+    let before = wait_asked(&sim, 60);
+    let t = Instant::now();
+    fleet.kill9(&gens[0]);
+    fleet.kill9(&vals[0]);
+    fleet.spawn("generator", &[]);
+    let s = wait_done(&fleet, &rt, &id, Duration::from_secs(120));
+    eprintln!("kill -9 of a generator and a validator after {} of {} slots were asked: done {:?} after the kill", before, s.planned, t.elapsed());
+    assert!(
+        before < s.planned / 2,
+        "the fault came too late to test anything"
+    );
+    assert_eq!(s.state, v1::JobState::Complete as i32);
+    let out = fleet.datasets().join(&id);
+    same_dataset(&reference(&jobs[0]), &out);
+    no_id_lost_or_doubled(&out);
+
+    // The coordinator killed and started again: it resumes the job from Redis and the
+    // results topic.
+    let id = submit(&fleet, &jobs[1]);
+    let before = wait_asked(&sim, 60);
+    let t = Instant::now();
+    fleet.kill9(&coordinator);
+    fleet.coordinator();
+    let s = wait_done(&fleet, &rt, &id, Duration::from_secs(120));
+    eprintln!(
+        "coordinator kill -9 and restart after {} of {} slots were asked: done {:?} after the kill",
+        before,
+        s.planned,
+        t.elapsed()
+    );
+    assert!(
+        before < s.planned / 2,
+        "the fault came too late to test anything"
+    );
+    assert_eq!(s.state, v1::JobState::Complete as i32);
+    let out = fleet.datasets().join(&id);
+    same_dataset(&reference(&jobs[1]), &out);
+    no_id_lost_or_doubled(&out);
+
+    // The broker killed and started again on its data (sqlite).
+    let id = submit(&fleet, &jobs[2]);
+    let before = wait_asked(&sim, 60);
+    let t = Instant::now();
+    broker.restart();
+    let s = wait_done(&fleet, &rt, &id, Duration::from_secs(180));
+    eprintln!(
+        "broker kill -9 and restart after {} of {} slots were asked: done {:?} after the kill",
+        before,
+        s.planned,
+        t.elapsed()
+    );
+    assert!(
+        before < s.planned / 2,
+        "the fault came too late to test anything"
+    );
+    assert_eq!(s.state, v1::JobState::Complete as i32);
+    let out = fleet.datasets().join(&id);
+    same_dataset(&reference(&jobs[2]), &out);
+    no_id_lost_or_doubled(&out);
+
+    // SIGTERM to every process mid-job: each drains and exits 0 within its grace
+    // period (10 s here); a new fleet finishes the job.
+    let id = submit(&fleet, &jobs[3]);
+    let before = wait_asked(&sim, 60);
+    let t = Instant::now();
+    let mut alive = vec![];
+    for (i, (_, p)) in fleet.procs.iter_mut().enumerate() {
+        if p.try_wait().unwrap().is_none() {
+            sigterm(p.id());
+            alive.push(i);
+        }
+    }
+    assert_eq!(alive.len(), 5, "coordinator, 2 generators, 2 validators");
+    for i in alive {
+        let (name, p) = &mut fleet.procs[i];
+        let mut code = None;
+        eventually(Duration::from_secs(12), || {
+            code = p.try_wait().unwrap();
+            code.is_some()
+        });
+        let code = code.unwrap_or_else(|| panic!("{name} still running 12 s after SIGTERM"));
+        assert!(code.success(), "{name} exited with {code} after SIGTERM");
+    }
+    eprintln!(
+        "SIGTERM after {before} slots were asked: every process exited in {:?}",
+        t.elapsed()
+    );
+    fleet.coordinator();
+    fleet.spawn("generator", &[]);
+    fleet.spawn("validator", &[]);
+    let s = wait_done(&fleet, &rt, &id, Duration::from_secs(120));
+    assert_eq!(s.state, v1::JobState::Complete as i32);
+    let out = fleet.datasets().join(&id);
+    same_dataset(&reference(&jobs[3]), &out);
+    no_id_lost_or_doubled(&out);
 }

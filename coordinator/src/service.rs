@@ -510,25 +510,42 @@ pub async fn run(
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     tracing::info!(%addr, "coordinator serving seedstream.v1.JobService");
     ready(addr);
-    let serve_stop = shutdown.clone();
-    let server = tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(JobServiceServer::new(coordinator.clone()))
-        .serve_with_incoming_shutdown(incoming, async move { serve_stop.cancelled().await });
-    let result = server
-        .await
-        .map_err(|e| Error::Bus(format!("gRPC server: {e}")));
-    // Drain: stop driving jobs (they resume on the next start) within the grace period.
+    let serve_stop = jobs_stop.clone();
+    let mut server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(JobServiceServer::new(coordinator.clone()))
+            .serve_with_incoming_shutdown(incoming, async move { serve_stop.cancelled().await }),
+    );
+    let result = tokio::select! {
+        r = &mut server => match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::Bus(format!("gRPC server: {e}"))),
+            Err(e) => Err(Error::Bus(format!("gRPC server task: {e}"))),
+        },
+        _ = shutdown.cancelled() => Ok(()),
+    };
+    // Drain: refuse new work, stop driving jobs (they stay RUNNING in Redis and resume
+    // on the next start; watch streams end), let open calls finish, all within the grace
+    // period (a client that keeps an idle connection open does not hold us up).
+    let deadline = tokio::time::Instant::now() + grace;
     health
         .set_not_serving::<JobServiceServer<Coordinator>>()
         .await;
     jobs_stop.cancel();
     let mut tasks = std::mem::take(&mut *coordinator.0.tasks.lock().expect("lock"));
-    let drained =
-        tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
-    if drained.is_err() {
+    if tokio::time::timeout_at(deadline, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
         tracing::warn!(?grace, "jobs still stopping at the end of the grace period");
+    }
+    let calls = deadline.min(tokio::time::Instant::now() + Duration::from_secs(2));
+    if !server.is_finished() && tokio::time::timeout_at(calls, &mut server).await.is_err() {
+        server.abort();
     }
     result
 }

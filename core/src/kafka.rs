@@ -3,9 +3,16 @@
 //! - Producer: idempotent (`enable.idempotence`), `publish` returns once the broker has
 //!   the message (acks=all). No transactions: duplicates are handled downstream by
 //!   stable record ids and idempotent sinks (DESIGN.md invariant 2).
-//! - Consumer: a member of a consumer group; offsets are stored only for messages that
-//!   were acknowledged, and only up to the lowest one still outstanding in each partition,
-//!   then committed in the background by librdkafka: at-least-once.
+//! - Consumer: offsets are stored only for messages that were acknowledged, and only up
+//!   to the lowest one still outstanding in each partition, then committed in the
+//!   background by librdkafka: at-least-once. Two ways to share a topic's partitions:
+//!   - [`KafkaConfig::consumer`]: a broker consumer group (`subscribe`), for a single
+//!     reader (the coordinator's verdicts);
+//!   - [`KafkaConfig::member_consumer`]: partitions split among the live members of a
+//!     [`Membership`] (heartbeats in Redis) and `assign`ed by each member itself, for
+//!     fleets (generators, validators). Why: with tansu 0.6 a group whose member is
+//!     killed may never rebalance (the dead member's partitions stay assigned to it), and
+//!     a fleet must survive `kill -9`. Offsets are still committed under the group id.
 //! - Nothing here blocks an async worker: produce and receive are librdkafka's async
 //!   paths; storing an offset is an in-memory call; the admin client is async.
 
@@ -125,9 +132,183 @@ impl KafkaConfig {
             consumer: Arc::new(consumer),
             topic: topic.to_string(),
             tracker: Arc::default(),
+            _stop: None,
             _m: PhantomData,
         })
     }
+
+    /// A consumer of `topic` taking its share of the partitions among the live members
+    /// of `group` in `membership` (see the module docs); offsets are committed under
+    /// `group`. Must be called within a tokio runtime.
+    pub fn member_consumer<M: WireMessage>(
+        &self,
+        topic: &str,
+        group: &str,
+        membership: Arc<dyn Membership>,
+    ) -> Result<KafkaConsumer<M>> {
+        let consumer: StreamConsumer = self
+            .base()
+            .set("group.id", group)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "500")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .map_err(|e| kerr("consumer", e))?;
+        let consumer = Arc::new(consumer);
+        let tracker: Arc<Mutex<Tracker>> = Arc::default();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let member = format!(
+            "{}-{}-{:x}",
+            self.client_id,
+            std::process::id(),
+            now.as_nanos() as u64
+        );
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(follow_membership(
+            consumer.clone(),
+            tracker.clone(),
+            topic.to_string(),
+            group.to_string(),
+            member,
+            membership,
+            stop.clone(),
+        ));
+        Ok(KafkaConsumer {
+            consumer,
+            topic: topic.to_string(),
+            tracker,
+            _stop: Some(stop.drop_guard()),
+            _m: PhantomData,
+        })
+    }
+}
+
+/// Who is consuming a topic for a group right now: members that heartbeat.
+#[async_trait]
+pub trait Membership: Send + Sync + 'static {
+    /// Record `member` as alive now; the live members of `group`, sorted.
+    async fn heartbeat(&self, group: &str, member: &str) -> Result<Vec<String>>;
+    /// Leave `group` (best effort; a member that stops heartbeating expires anyway).
+    async fn leave(&self, group: &str, member: &str);
+}
+
+/// How often members heartbeat (and re-check their share of partitions).
+pub const MEMBER_HEARTBEAT: Duration = Duration::from_secs(1);
+/// A member silent this long is taken as gone; its partitions go to the others.
+pub const MEMBER_EXPIRY: Duration = Duration::from_secs(6);
+
+/// The partitions `member` owns among `members` (sorted): every n-th, round robin.
+pub fn share(partitions: i32, members: &[String], member: &str) -> BTreeSet<i32> {
+    let Some(me) = members.iter().position(|m| m == member) else {
+        return BTreeSet::new();
+    };
+    (0..partitions)
+        .filter(|p| *p as usize % members.len() == me)
+        .collect()
+}
+
+/// Keep `consumer`'s assignment equal to this member's share, until `stop`.
+async fn follow_membership(
+    consumer: Arc<StreamConsumer>,
+    tracker: Arc<Mutex<Tracker>>,
+    topic: String,
+    group: String,
+    member: String,
+    membership: Arc<dyn Membership>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    use rdkafka::consumer::CommitMode;
+    use rdkafka::{Offset, TopicPartitionList};
+    // How many partitions the topic has (a blocking metadata call).
+    let partitions = loop {
+        let (c, t) = (consumer.clone(), topic.clone());
+        let n = tokio::task::spawn_blocking(move || {
+            c.fetch_metadata(Some(&t), Duration::from_secs(5))
+                .ok()
+                .and_then(|m| m.topics().first().map(|t| t.partitions().len() as i32))
+                .filter(|n| *n > 0)
+        })
+        .await
+        .ok()
+        .flatten();
+        if let Some(n) = n {
+            break n;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(MEMBER_HEARTBEAT) => {}
+            _ = stop.cancelled() => return,
+        }
+    };
+    // Members that start together see each other before taking partitions.
+    let _ = membership.heartbeat(&group, &member).await;
+    tokio::select! {
+        _ = tokio::time::sleep(MEMBER_HEARTBEAT + MEMBER_HEARTBEAT / 2) => {}
+        _ = stop.cancelled() => { membership.leave(&group, &member).await; return }
+    }
+    let mut owned = BTreeSet::new();
+    loop {
+        match membership.heartbeat(&group, &member).await {
+            Ok(members) => {
+                let want = share(partitions, &members, &member);
+                if want != owned {
+                    let gone: Vec<i32> = owned.difference(&want).copied().collect();
+                    let new: Vec<i32> = want.difference(&owned).copied().collect();
+                    // Commit what was stored, so a partition's next owner starts there.
+                    let c = consumer.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        c.commit_consumer_state(CommitMode::Sync)
+                    })
+                    .await;
+                    let mut drop_list = TopicPartitionList::new();
+                    for p in &gone {
+                        drop_list.add_partition(&topic, *p);
+                    }
+                    let mut add_list = TopicPartitionList::new();
+                    for p in &new {
+                        let _ = add_list.add_partition_offset(&topic, *p, Offset::Stored);
+                    }
+                    let mut r = Ok(());
+                    if !gone.is_empty() {
+                        r = consumer.incremental_unassign(&drop_list);
+                    }
+                    if r.is_ok() && !new.is_empty() {
+                        r = consumer.incremental_assign(&add_list);
+                    }
+                    if let Err(e) = r {
+                        // Half done: set the whole assignment instead.
+                        tracing::warn!(error = %e, %topic, "incremental assignment failed; assigning all");
+                        let mut all = TopicPartitionList::new();
+                        for p in &want {
+                            let _ = all.add_partition_offset(&topic, *p, Offset::Stored);
+                        }
+                        r = consumer.assign(&all);
+                    }
+                    match r {
+                        Ok(()) => {
+                            let mut t = tracker.lock().expect("lock");
+                            for p in &gone {
+                                t.partitions.remove(p);
+                            }
+                            tracing::info!(%topic, %group, members = members.len(), partitions = ?want, "partitions assigned");
+                            owned = want;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, %topic, "assigning partitions; retrying");
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, %group, "membership heartbeat failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(MEMBER_HEARTBEAT) => {}
+            _ = stop.cancelled() => break,
+        }
+    }
+    membership.leave(&group, &member).await;
 }
 
 /// Topic names, shared by every process of a deployment.
@@ -249,6 +430,8 @@ pub struct KafkaConsumer<M> {
     consumer: Arc<StreamConsumer>,
     topic: String,
     tracker: Arc<Mutex<Tracker>>,
+    /// Stops the membership task when the consumer goes.
+    _stop: Option<tokio_util::sync::DropGuard>,
     _m: PhantomData<fn() -> M>,
 }
 
@@ -320,5 +503,28 @@ mod tests {
         // Another partition is independent.
         t.received(3, 0);
         assert_eq!(t.acked(3, 0), Some(0));
+    }
+}
+
+#[cfg(test)]
+mod share_tests {
+    use super::*;
+
+    #[test]
+    fn every_partition_has_exactly_one_live_owner() {
+        for n in 1..5usize {
+            let members: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
+            let mut seen = BTreeSet::new();
+            for m in &members {
+                for p in share(6, &members, m) {
+                    assert!(seen.insert(p), "partition {p} owned twice");
+                }
+            }
+            assert_eq!(seen, (0..6).collect::<BTreeSet<_>>());
+        }
+        assert!(
+            share(6, &["a".into()], "b").is_empty(),
+            "not a member: no share"
+        );
     }
 }

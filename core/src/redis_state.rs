@@ -171,6 +171,10 @@ impl RedisState {
             .map_err(|e| rerr("PING", e))
     }
 
+    fn members_key(&self, group: &str) -> String {
+        format!("{}:members:{group}", self.prefix)
+    }
+
     fn registry_key(&self) -> String {
         format!("{}:jobs", self.prefix)
     }
@@ -181,6 +185,38 @@ impl RedisState {
 
     fn cache_key(&self, key: &Key) -> String {
         format!("{}:cache:{}", self.prefix, hex::encode(key))
+    }
+}
+
+/// Members of a consumer group as a sorted set scored by their last heartbeat (ms).
+#[async_trait]
+impl crate::kafka::Membership for RedisState {
+    async fn heartbeat(&self, group: &str, member: &str) -> Result<Vec<String>> {
+        let mut c = self.conn.clone();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default();
+        let expired = now - crate::kafka::MEMBER_EXPIRY.as_millis() as i64;
+        let key = self.members_key(group);
+        let (members,): (Vec<String>,) = redis::pipe()
+            .atomic()
+            .zadd(&key, member, now)
+            .ignore()
+            .zrembyscore(&key, "-inf", expired)
+            .ignore()
+            .zrange(&key, 0, -1)
+            .query_async(&mut c)
+            .await
+            .map_err(|e| rerr("heartbeat", e))?;
+        let mut members = members;
+        members.sort();
+        Ok(members)
+    }
+
+    async fn leave(&self, group: &str, member: &str) {
+        let mut c = self.conn.clone();
+        let _ = c.zrem::<_, _, ()>(self.members_key(group), member).await;
     }
 }
 

@@ -98,7 +98,9 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<()> {
     let state = RedisState::connect(&cfg.redis_url, &cfg.redis_prefix, None).await?;
     let t = &cfg.topics;
     t.ensure(&cfg.kafka).await?;
-    let shards = cfg.kafka.consumer::<ShardTask>(&t.shards, &cfg.group)?;
+    let shards =
+        cfg.kafka
+            .member_consumer::<ShardTask>(&t.shards, &cfg.group, Arc::new(state.clone()))?;
     let candidates = cfg.kafka.publisher::<Candidate>(&t.candidates)?;
     let jobs = ClusterJobs {
         state,

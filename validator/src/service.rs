@@ -177,7 +177,11 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<()> {
     let state = RedisState::connect(&cfg.redis_url, &cfg.redis_prefix, None).await?;
     let t = &cfg.topics;
     t.ensure(&cfg.kafka).await?;
-    let rx = cfg.kafka.consumer::<Candidate>(&t.candidates, &cfg.group)?;
+    let rx = cfg.kafka.member_consumer::<Candidate>(
+        &t.candidates,
+        &cfg.group,
+        Arc::new(state.clone()),
+    )?;
     let tx = cfg.kafka.publisher::<Verdict>(&t.results)?;
     validate_loop(
         ClusterScorers {
