@@ -16,6 +16,7 @@ use seedstream_core::Error;
 use seedstream_generator::Backend;
 use tokio_util::sync::CancellationToken;
 
+mod telemetry;
 mod verbs;
 
 // Many small allocations on several threads (requests, JSON, records): mimalloc's
@@ -71,6 +72,23 @@ enum Command {
     Cancel(JobArgs),
     /// List the deployment's jobs, newest first.
     Jobs(JobsArgs),
+}
+
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Run(_) => "run",
+            Command::Sim(_) => "sim",
+            Command::Generator(_) => "generator",
+            Command::Validator(_) => "validator",
+            Command::Coordinator(_) => "coordinator",
+            Command::Coordinate(_) => "coordinate",
+            Command::Submit(_) => "submit",
+            Command::Status(_) => "status",
+            Command::Cancel(_) => "cancel",
+            Command::Jobs(_) => "jobs",
+        }
+    }
 }
 
 #[derive(Args, Clone)]
@@ -223,19 +241,21 @@ struct RunArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SEEDSTREAM_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
     rt.block_on(async move {
-        match cli.command {
+        let telemetry = telemetry::init(cli.command.name());
+        let code = command(cli.command).await;
+        telemetry.shutdown();
+        code
+    })
+}
+
+async fn command(command: Command) -> ExitCode {
+    {
+        match command {
             Command::Run(args) => run(args).await,
             Command::Generator(args) => {
                 let Some(ops) = start_ops(&args).await else {
@@ -287,7 +307,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-    })
+    }
 }
 
 /// A token cancelled by the first SIGINT or SIGTERM.

@@ -27,6 +27,7 @@ use seedstream_validator::service::{validate_loop, JobScorer};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::assemble::{write_atomic, Assembler};
 use crate::manifest::{self, RunFacts};
@@ -386,7 +387,11 @@ async fn publish_round<P: Publisher<ShardTask>>(
             slots,
             shard_size: round.shard_size,
         };
+        // Each shard's trace starts here (its context travels in the message headers).
+        let span =
+            tracing::info_span!("publish_shard", job_id = %job_id, round = round.round, shard);
         tx.publish(&format!("{}/{}", round.round, shard), task)
+            .instrument(span)
             .await?;
     }
     Ok(())

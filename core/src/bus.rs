@@ -13,18 +13,26 @@ use crate::error::Result;
 pub struct Delivery<M> {
     /// The message.
     pub msg: M,
+    /// Trace context it carried (`traceparent`, `tracestate`), for
+    /// [`crate::telemetry::continue_trace`]; empty in process.
+    pub trace: Vec<(String, String)>,
     acker: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl<M> Delivery<M> {
     /// A delivery that needs no acknowledgement (in-process).
     pub fn new(msg: M) -> Self {
-        Self { msg, acker: None }
+        Self {
+            msg,
+            trace: Vec::new(),
+            acker: None,
+        }
     }
     /// A delivery whose `ack` runs `acker` (e.g. marks an offset committable).
     pub fn with_ack(msg: M, acker: Box<dyn FnOnce() + Send>) -> Self {
         Self {
             msg,
+            trace: Vec::new(),
             acker: Some(acker),
         }
     }

@@ -26,6 +26,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::Headers as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message};
 
@@ -376,7 +377,18 @@ impl<M> Clone for KafkaPublisher<M> {
 impl<M: WireMessage> Publisher<M> for KafkaPublisher<M> {
     async fn publish(&self, key: &str, msg: M) -> Result<()> {
         let payload = msg.encode();
-        let record = FutureRecord::to(&self.topic).key(key).payload(&payload);
+        let mut record = FutureRecord::to(&self.topic).key(key).payload(&payload);
+        let trace = crate::telemetry::current_headers();
+        if !trace.is_empty() {
+            let mut h = rdkafka::message::OwnedHeaders::new_with_capacity(trace.len());
+            for (k, v) in &trace {
+                h = h.insert(rdkafka::message::Header {
+                    key: k,
+                    value: Some(v.as_bytes()),
+                });
+            }
+            record = record.headers(h);
+        }
         self.producer
             .send(record, Duration::from_secs(60))
             .await
@@ -451,6 +463,18 @@ impl<M: WireMessage> Consumer<M> for KafkaConsumer<M> {
             };
             let (partition, offset) = (m.partition(), m.offset());
             let decoded = M::decode(m.payload().unwrap_or_default());
+            let trace: Vec<(String, String)> = m
+                .headers()
+                .map(|hs| {
+                    hs.iter()
+                        .filter(|h| matches!(h.key, "traceparent" | "tracestate"))
+                        .filter_map(|h| {
+                            let v = std::str::from_utf8(h.value?).ok()?;
+                            Some((h.key.to_string(), v.to_string()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
             drop(m);
             self.tracker
                 .lock()
@@ -470,7 +494,11 @@ impl<M: WireMessage> Consumer<M> for KafkaConsumer<M> {
                 }
             };
             match decoded {
-                Ok(msg) => return Ok(Some(Delivery::with_ack(msg, Box::new(ack)))),
+                Ok(msg) => {
+                    let mut d = Delivery::with_ack(msg, Box::new(ack));
+                    d.trace = trace;
+                    return Ok(Some(d));
+                }
                 Err(e) => {
                     // A message no version of us can read: skip it (acknowledge) and say so.
                     tracing::error!(error = %e, partition, offset, topic = %self.topic, "skipping an undecodable message");

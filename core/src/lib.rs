@@ -11,6 +11,7 @@
 //! - [`wire`]: bus messages as versioned protobuf
 //! - [`messages`]: what travels on the bus
 //! - [`record`]: rejection reasons and their codes
+//! - [`telemetry`]: trace context in message headers
 //! - [`metrics`], [`ops`]: Prometheus metrics and the /healthz /readyz /metrics endpoint
 pub mod bus;
 pub mod chunk;
@@ -26,6 +27,7 @@ pub mod record;
 pub mod redis_state;
 pub mod spec;
 pub mod state;
+pub mod telemetry;
 pub mod wire;
 
 pub use error::{Error, Result};

@@ -303,6 +303,15 @@ where
         let Some(delivery) = delivery else { break };
         let task = delivery.msg.clone();
         let attempt = task.attempt;
+        // The shard's span continues the coordinator's trace (context from the headers).
+        let shard_span = tracing::info_span!(
+            "shard",
+            job_id = %task.job_id,
+            round = task.round,
+            shard = task.shard,
+            attempt
+        );
+        seedstream_core::telemetry::continue_trace(&shard_span, &delivery.trace);
         metrics::inc(&METRICS.shards_received);
         if gens.cancelled(&task.job_id).await {
             metrics::inc(&METRICS.shards_dropped);
@@ -343,7 +352,7 @@ where
                 slot,
             };
             let (gen, out, cancel) = (gen.clone(), candidates.clone(), cancel.clone());
-            let span = tracing::debug_span!("slot", job_id = %task.job_id, round = key.round, shard = key.shard, slot);
+            let span = tracing::info_span!(parent: &shard_span, "slot", job_id = %task.job_id, round = key.round, shard = key.shard, slot);
             slots.spawn(
                 async move {
                     let c = gen.candidate(&round, key, &cancel).await?;

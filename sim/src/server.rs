@@ -640,11 +640,13 @@ async fn models(State(sim): State<Arc<Sim>>) -> Response {
 }
 
 async fn stats(State(sim): State<Arc<Sim>>) -> Response {
+    let distinct = sim.seen.lock().map(|m| m.len()).unwrap_or(0);
     let body = {
         let s = sim.stats();
         json!({
             "simulated": true,
             "requests_total": s.requests_total,
+            "distinct_requests": distinct,
             "completions_ok": s.completions_ok,
             "by_status": s.by_status,
             "faults": s.faults,

@@ -18,6 +18,7 @@ use seedstream_core::spec::Job;
 use seedstream_core::{Error, Result};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::{PreparedChunk, Validator};
 
@@ -124,8 +125,16 @@ where
             Err(e) => return Err(e),
         };
         let key = c.key.record_id(&c.job_id);
+        let span = tracing::info_span!(
+            "validate",
+            job_id = %c.job_id,
+            round = c.key.round,
+            shard = c.key.shard,
+            slot = c.key.slot
+        );
+        seedstream_core::telemetry::continue_trace(&span, &d.trace);
         let started = std::time::Instant::now();
-        let verdict = scorer.score(c);
+        let verdict = span.in_scope(|| scorer.score(c));
         metrics::inc(&METRICS.candidates_scored);
         if !verdict.reasons.is_empty() {
             metrics::inc(&METRICS.candidates_flagged);
@@ -134,7 +143,7 @@ where
             started.elapsed().as_micros() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
-        tx.publish(&key, verdict).await?;
+        tx.publish(&key, verdict).instrument(span).await?;
         d.ack();
     }
 }
