@@ -177,9 +177,16 @@ struct ClusterArgs {
     /// Partitions of each topic, when this process creates it.
     #[arg(long, env = "SEEDSTREAM_TOPIC_PARTITIONS", default_value_t = 6)]
     partitions: i32,
+    /// Topic names: <prefix>.shards, .candidates, .results, .accepted.
+    #[arg(long, env = "SEEDSTREAM_TOPIC_PREFIX", default_value = "seedstream")]
+    topic_prefix: String,
     /// Address for /healthz, /readyz and /metrics (empty: none).
     #[arg(long, env = "SEEDSTREAM_HTTP_LISTEN", default_value = "0.0.0.0:9090")]
     http_listen: String,
+    /// Generators: keep cached answers this many seconds in Redis (default: until
+    /// deleted; a resubmission after they expire pays the endpoint again).
+    #[arg(long, env = "SEEDSTREAM_CACHE_TTL_S")]
+    cache_ttl_s: Option<u64>,
     /// On SIGTERM, drain within this many seconds, then exit anyway.
     #[arg(long, env = "SEEDSTREAM_SHUTDOWN_GRACE_S", default_value_t = 20)]
     shutdown_grace_s: u64,
@@ -211,10 +218,7 @@ impl ClusterArgs {
         }
     }
     fn topics(&self) -> seedstream_core::kafka::Topics {
-        seedstream_core::kafka::Topics {
-            partitions: self.partitions,
-            ..Default::default()
-        }
+        seedstream_core::kafka::Topics::named(&self.topic_prefix, self.partitions)
     }
 }
 
@@ -265,6 +269,7 @@ async fn command(command: Command) -> ExitCode {
                     kafka: args.kafka("generator"),
                     redis_url: args.redis_url.clone(),
                     redis_prefix: args.redis_prefix.clone(),
+                    cache_ttl_s: args.cache_ttl_s.filter(|t| *t > 0),
                     topics: args.topics(),
                     // Consumer groups are per deployment, like the Redis prefix.
                     group: format!("{}-generators", args.redis_prefix),

@@ -456,8 +456,45 @@ fn cluster_jobs_over_grpc() {
         asked_at_cancel,
         "generators kept calling the endpoint after cancel"
     );
-    let o = fleet.submit_watch(&job2, &slow.url, Duration::from_secs(120));
+    // Resubmitted, then followed with WatchJob: progress events until the end.
+    let o = fleet.cli(&["submit", job2.to_str().unwrap(), "--endpoint", &slow.url]);
     assert!(o.status.success());
+    assert_eq!(job_id_of(&o), id2, "the same job");
+    let events: Vec<v1::JobStatus> = rt.block_on(async {
+        let mut c = JobServiceClient::connect(fleet.grpc.clone()).await.unwrap();
+        let mut stream = c
+            .watch_job(v1::WatchJobRequest {
+                job_id: id2.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut events = vec![];
+        while let Some(ev) = tokio::time::timeout(Duration::from_secs(120), stream.message())
+            .await
+            .expect("WatchJob went quiet")
+            .unwrap()
+        {
+            events.push(ev.job.unwrap());
+        }
+        events
+    });
+    let last = events.last().expect("no events");
+    assert_eq!(
+        last.state,
+        v1::JobState::Complete as i32,
+        "the stream ends with the job"
+    );
+    assert!(
+        events.len() >= 3,
+        "expected progress along the way, got {} events",
+        events.len()
+    );
+    assert!(
+        events.windows(2).all(|w| w[0].decided <= w[1].decided),
+        "progress went backwards"
+    );
+    assert!(events[0].decided < last.decided, "no progress was streamed");
     let m = manifest(&fleet.datasets().join(&id2));
     assert_eq!(m["status"], "complete");
     // Slots may share a request (same chunk, same examples): count distinct requests.

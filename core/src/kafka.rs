@@ -118,6 +118,9 @@ impl KafkaConfig {
             .set("auto.commit.interval.ms", "500")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
+            // A message waits at most this long in the broker when traffic is low (the
+            // default, 500 ms per hop, shows at the end of every job).
+            .set("fetch.wait.max.ms", "50")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
             // Also the rebalance timeout sent with JoinGroup: how long a rebalance waits
@@ -154,6 +157,7 @@ impl KafkaConfig {
             .set("auto.commit.interval.ms", "500")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", "50")
             .create()
             .map_err(|e| kerr("consumer", e))?;
         let consumer = Arc::new(consumer);
@@ -271,22 +275,30 @@ async fn follow_membership(
                     for p in &new {
                         let _ = add_list.add_partition_offset(&topic, *p, Offset::Stored);
                     }
-                    let mut r = Ok(());
-                    if !gone.is_empty() {
-                        r = consumer.incremental_unassign(&drop_list);
+                    let mut all = TopicPartitionList::new();
+                    for p in &want {
+                        let _ = all.add_partition_offset(&topic, *p, Offset::Stored);
                     }
-                    if r.is_ok() && !new.is_empty() {
-                        r = consumer.incremental_assign(&add_list);
-                    }
-                    if let Err(e) = r {
-                        // Half done: set the whole assignment instead.
-                        tracing::warn!(error = %e, %topic, "incremental assignment failed; assigning all");
-                        let mut all = TopicPartitionList::new();
-                        for p in &want {
-                            let _ = all.add_partition_offset(&topic, *p, Offset::Stored);
+                    let c = consumer.clone();
+                    let (t, has_gone, has_new) = (topic.clone(), !gone.is_empty(), !new.is_empty());
+                    // librdkafka's assignment calls wait for its main thread.
+                    let r = tokio::task::spawn_blocking(move || {
+                        let mut r = Ok(());
+                        if has_gone {
+                            r = c.incremental_unassign(&drop_list);
                         }
-                        r = consumer.assign(&all);
-                    }
+                        if r.is_ok() && has_new {
+                            r = c.incremental_assign(&add_list);
+                        }
+                        if let Err(e) = r {
+                            // Half done: set the whole assignment instead.
+                            tracing::warn!(error = %e, topic = %t, "incremental assignment failed; assigning all");
+                            r = c.assign(&all);
+                        }
+                        r
+                    })
+                    .await
+                    .unwrap_or(Err(rdkafka::error::KafkaError::Canceled));
                     match r {
                         Ok(()) => {
                             let mut t = tracker.lock().expect("lock");
@@ -331,17 +343,23 @@ pub struct Topics {
 
 impl Default for Topics {
     fn default() -> Self {
-        Self {
-            shards: "seedstream.shards".into(),
-            candidates: "seedstream.candidates".into(),
-            results: "seedstream.results".into(),
-            accepted: "seedstream.accepted".into(),
-            partitions: 6,
-        }
+        Self::named("seedstream", 6)
     }
 }
 
 impl Topics {
+    /// `<prefix>.shards`, `.candidates`, `.results`, `.accepted`, created with
+    /// `partitions` partitions when missing.
+    pub fn named(prefix: &str, partitions: i32) -> Self {
+        Self {
+            shards: format!("{prefix}.shards"),
+            candidates: format!("{prefix}.candidates"),
+            results: format!("{prefix}.results"),
+            accepted: format!("{prefix}.accepted"),
+            partitions,
+        }
+    }
+
     /// Create the deployment's topics if missing.
     pub async fn ensure(&self, kafka: &KafkaConfig) -> Result<()> {
         let p = self.partitions;

@@ -28,6 +28,8 @@ pub struct Config {
     pub redis_url: String,
     /// Key prefix in Redis (one deployment).
     pub redis_prefix: String,
+    /// How long cached answers are kept in Redis (`None`: until deleted).
+    pub cache_ttl_s: Option<u64>,
     /// Topic names.
     pub topics: Topics,
     /// Consumer group of the generators.
@@ -95,7 +97,7 @@ impl Generators for ClusterJobs {
 
 /// Run a generator process until `shutdown`.
 pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<()> {
-    let state = RedisState::connect(&cfg.redis_url, &cfg.redis_prefix, None).await?;
+    let state = RedisState::connect(&cfg.redis_url, &cfg.redis_prefix, cfg.cache_ttl_s).await?;
     let t = &cfg.topics;
     t.ensure(&cfg.kafka).await?;
     let shards =
