@@ -44,6 +44,17 @@ enum Command {
     /// Killed and run again, it resumes: answers already received are in the response
     /// cache (<out>/.seedstream/cache.redb) and are not asked again.
     Run(RunArgs),
+    /// Score an existing dataset (JSONL) with a job's validators, against its sources.
+    ///
+    /// Each line: the task fields, an optional `id` (kept; else line-N), and either
+    /// `source` {document, chunk} (a source of the job and the chunk's index in it) or
+    /// `context` (the text the record is grounded in). Writes samples.jsonl (records that
+    /// pass), rejected.jsonl (with reasons) and manifest.json to --out. Duplicates are
+    /// decided in line order: the first of a group is kept.
+    Score(ScoreArgs),
+    /// Report on a dataset directory (from run or score): an HTML page with charts
+    /// (<dir>/report.html, self-contained) and a summary here.
+    Report(ReportArgs),
     /// Serve a SIMULATED OpenAI-compatible endpoint (for tests and benchmarks only).
     Sim(seedstream_sim::SimArgs),
     /// Cluster: run a generator (shard tasks from Kafka → candidates to Kafka).
@@ -78,6 +89,8 @@ impl Command {
     fn name(&self) -> &'static str {
         match self {
             Command::Run(_) => "run",
+            Command::Score(_) => "score",
+            Command::Report(_) => "report",
             Command::Sim(_) => "sim",
             Command::Generator(_) => "generator",
             Command::Validator(_) => "validator",
@@ -89,6 +102,27 @@ impl Command {
             Command::Jobs(_) => "jobs",
         }
     }
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// The dataset directory (samples.jsonl, rejected.jsonl, manifest.json).
+    dir: PathBuf,
+    /// Where to write the HTML (default <dir>/report.html).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ScoreArgs {
+    /// The job file whose sources and `validate` settings apply.
+    job: PathBuf,
+    /// The records to score (JSONL).
+    #[arg(long)]
+    input: PathBuf,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args, Clone)]
@@ -290,12 +324,24 @@ async fn command(command: Command) -> ExitCode {
                     redis_prefix: args.redis_prefix.clone(),
                     topics: t,
                     group: format!("{}-validators", args.redis_prefix),
+                    embed: embed_env(),
                 };
                 let shutdown = ops.shutdown.clone();
                 ops.finish(seedstream_validator::service::run(cfg, shutdown))
                     .await
             }
             Command::Coordinator(args) => coordinator(args).await,
+            Command::Score(args) => score(args).await,
+            Command::Report(args) => {
+                match seedstream_coordinator::report::write(&args.dir, args.out) {
+                    Ok((r, path)) => {
+                        eprint!("{}", r.summary);
+                        eprintln!("wrote {} ({} charts)", path.display(), r.charts);
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => fail(&e),
+                }
+            }
             Command::Coordinate(args) => coordinate(args).await,
             Command::Submit(args) => verbs::submit(args).await,
             Command::Status(args) => verbs::status(args).await,
@@ -491,6 +537,49 @@ async fn coordinate(args: CoordinateArgs) -> ExitCode {
     }
 }
 
+async fn score(args: ScoreArgs) -> ExitCode {
+    let job = match Job::load(&args.job, &Overrides::default()) {
+        Ok(j) => Arc::new(j),
+        Err(e) => return fail(&e),
+    };
+    match seedstream_coordinator::score::run(job, &args.input, &args.out, &embed_env()).await {
+        Ok(o) => {
+            let c = &o.manifest["counts"];
+            eprintln!(
+                "{} records: {} accepted, {} rejected",
+                c["records"], c["accepted"], c["rejected"]
+            );
+            if let Some(reasons) = c["by_reason"].as_object().filter(|r| !r.is_empty()) {
+                let list: Vec<String> = reasons.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                eprintln!("rejections: {}", list.join(", "));
+            }
+            eprintln!(
+                "wrote {}/samples.jsonl, rejected.jsonl, manifest.json",
+                o.out_dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// The seedstream cache directory (models) from the environment.
+fn cache_dir() -> PathBuf {
+    seedstream_local::default_cache_dir(
+        std::env::var("SEEDSTREAM_CACHE").ok(),
+        std::env::var("XDG_CACHE_HOME").ok(),
+        std::env::var("HOME").ok(),
+    )
+}
+
+/// What validators need to build a job's embedder (read here, passed down).
+fn embed_env() -> seedstream_validator::semantic::EmbedEnv {
+    seedstream_validator::semantic::EmbedEnv {
+        cache_dir: cache_dir(),
+        env: std::env::vars().collect(),
+    }
+}
+
 fn fail(e: &Error) -> ExitCode {
     eprintln!("error: {e}");
     match e {
@@ -531,11 +620,7 @@ async fn run(args: RunArgs) -> ExitCode {
             let path = match &model.gguf {
                 Some(p) => PathBuf::from(p),
                 None => {
-                    let cache = seedstream_local::default_cache_dir(
-                        std::env::var("SEEDSTREAM_CACHE").ok(),
-                        std::env::var("XDG_CACHE_HOME").ok(),
-                        std::env::var("HOME").ok(),
-                    );
+                    let cache = cache_dir();
                     eprintln!(
                         "local model: using the cache at {} (fetched on first use)",
                         cache.display()
@@ -566,6 +651,7 @@ async fn run(args: RunArgs) -> ExitCode {
         validators: args.validators.max(1),
         quiet: args.quiet,
         cache_flush: Duration::from_millis(250),
+        embed: embed_env(),
     };
     let cancel = shutdown_on_signal();
     match seedstream_coordinator::run(job.clone(), backend, opts, cancel).await {

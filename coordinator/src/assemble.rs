@@ -87,6 +87,8 @@ pub struct Totals {
     pub scores: BTreeMap<String, Histogram<u64>>,
     /// Latency of fresh answers, microseconds.
     pub latency_us: Option<Histogram<u64>>,
+    /// Diversity of the accepted records (the manifest's `diversity`).
+    pub diversity: serde_json::Value,
 }
 
 /// Decides verdicts in canonical order and writes `samples.jsonl` and `rejected.jsonl`.
@@ -111,11 +113,13 @@ pub struct Assembler {
     line: Vec<u8>,
     /// Accepted lines (id, JSON without newline) not yet taken, when streaming.
     stream: Option<Vec<(String, Vec<u8>)>>,
+    diversity: crate::diversity::Diversity,
 }
 
 impl Assembler {
     /// An assembler writing into `dir` (which must exist).
     pub fn new(job: std::sync::Arc<Job>, dir: &Path) -> Result<Self> {
+        let job_chunks = job.chunks.len();
         Ok(Self {
             dir: dir.to_path_buf(),
             dedup: DedupIndex::new(&job.spec.validate),
@@ -138,6 +142,7 @@ impl Assembler {
             },
             line: Vec::with_capacity(4096),
             stream: None,
+            diversity: crate::diversity::Diversity::new(job_chunks),
         })
     }
 
@@ -281,6 +286,7 @@ impl Assembler {
                     let sig = Signature {
                         exact: v.exact,
                         minhash: v.minhash.clone(),
+                        embedding: v.embedding.clone(),
                     };
                     if let Some(r) = self.dedup.check(&sig) {
                         reasons.push(r);
@@ -319,6 +325,25 @@ impl Assembler {
         serde_json::to_writer(&mut self.line, &rec).expect("record serialises");
         self.line.push(b'\n');
         if accepted {
+            if let Ok(done) = &v.candidate.outcome {
+                let text: Vec<&str> = self
+                    .job
+                    .spec
+                    .task
+                    .fields
+                    .iter()
+                    .filter_map(|f| done.fields.get(f).and_then(Value::as_str))
+                    .collect();
+                let chunk = plan_slot(
+                    &self.job,
+                    &self.round,
+                    v.candidate.key.shard,
+                    v.candidate.key.slot,
+                )
+                .chunk;
+                self.diversity
+                    .add(&text.join("\n"), Some(chunk), &v.embedding);
+            }
             self.samples.write(&self.line)?;
             if let Some(s) = &mut self.stream {
                 s.push((id, self.line[..self.line.len() - 1].to_vec()));
@@ -381,9 +406,10 @@ impl Assembler {
     }
 
     /// Rename both files into place.
-    pub fn commit(self) -> Result<Totals> {
+    pub fn commit(mut self) -> Result<Totals> {
         self.samples.commit()?;
         self.rejected.commit()?;
+        self.totals.diversity = self.diversity.report();
         Ok(self.totals)
     }
 }

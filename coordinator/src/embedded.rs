@@ -44,6 +44,8 @@ pub struct EmbeddedOptions {
     pub quiet: bool,
     /// How often the response cache is made durable.
     pub cache_flush: Duration,
+    /// Where the local embedding model is cached; API keys a job may name.
+    pub embed: seedstream_validator::semantic::EmbedEnv,
 }
 
 impl Default for EmbeddedOptions {
@@ -53,6 +55,7 @@ impl Default for EmbeddedOptions {
             validators: 2,
             quiet: false,
             cache_flush: Duration::from_millis(250),
+            embed: Default::default(),
         }
     }
 }
@@ -96,7 +99,7 @@ pub async fn run(
 
     let capacity = backend.capacity();
     let gen = Generator::new(job.clone(), backend, state.clone());
-    let scorer = JobScorer::new(job.clone());
+    let scorer = JobScorer::for_spec(job.clone(), &opts.embed).await?;
 
     let (shard_tx, shard_rx) = inproc::topic::<ShardTask>(64);
     let (cand_tx, cand_rx) = inproc::topic::<Candidate>(256.max(capacity));

@@ -73,6 +73,13 @@ pub fn build(job: &Job, totals: &Totals, facts: &RunFacts<'_>) -> Value {
         "versions": {
             "seedstream": env!("CARGO_PKG_VERSION"),
         },
+        "validation": {
+            "semantic": job.spec.validate.semantic.backend,
+            "embedding_model": (!job.spec.validate.semantic.is_off()).then(|| match job.spec.validate.semantic.backend {
+                seedstream_core::spec::EmbedBackend::Local => "all-MiniLM-L6-v2".to_string(),
+                _ => job.spec.validate.semantic.model.clone(),
+            }),
+        },
         "model": {
             "backend": m.backend,
             "name": m.name,
@@ -92,6 +99,7 @@ pub fn build(job: &Job, totals: &Totals, facts: &RunFacts<'_>) -> Value {
             "answers_from_endpoint": totals.fresh,
         },
         "scores": scores,
+        "diversity": totals.diversity,
         "tokens": {
             "prompt": totals.prompt_tokens,
             "completion": totals.completion_tokens,

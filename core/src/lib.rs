@@ -5,6 +5,7 @@
 //! - [`plan`]: rounds, shards, slots and the counter-based RNG behind every choice
 //! - [`prompt`]: prompt templates and the exact request (the cache key)
 //! - [`client`]: the OpenAI-compatible endpoint client (pool, retries, backoff)
+//! - [`embed`]: text embeddings (trait, remote endpoint, per-job cache)
 //! - [`bus`]: publisher/consumer traits and the in-process bus
 //! - [`state`]: the state store trait (response cache) and its embedded implementations
 //! - [`kafka`], [`redis_state`]: the real bus and state store (cluster mode)
@@ -16,6 +17,7 @@
 pub mod bus;
 pub mod chunk;
 pub mod client;
+pub mod embed;
 pub mod error;
 pub mod kafka;
 pub mod messages;

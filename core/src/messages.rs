@@ -58,4 +58,7 @@ pub struct Verdict {
     pub exact: u64,
     /// MinHash signature (near duplicates).
     pub minhash: Vec<u32>,
+    /// The record's embedding (semantic near-duplicates); empty when semantic checks are
+    /// off.
+    pub embedding: Vec<f32>,
 }

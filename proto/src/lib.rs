@@ -54,6 +54,7 @@ mod tests {
             reasons: vec![],
             exact: 42,
             minhash: vec![1, 2, 3],
+            embedding: vec![0.5],
         };
         let bytes = v.encode_to_vec();
         assert_eq!(v1::Verdict::decode(bytes.as_slice()).unwrap(), v);

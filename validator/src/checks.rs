@@ -203,6 +203,17 @@ impl Check for Faithfulness {
                     }
                 }
             }
+            // Numbers written in words, against the source's numbers in digits or words.
+            let pii = &rec.pii[a];
+            for (s, e, h) in crate::text::word_numbers(text) {
+                let in_pii = pii.iter().any(|m| s < m.end && e > m.start);
+                if !in_pii && !rec.chunk.has_number(h) {
+                    let w = &text[s..e];
+                    if !invented.contains(&w) {
+                        invented.push(w);
+                    }
+                }
+            }
             if !invented.is_empty() {
                 out.reasons.push(Reason::new(
                     codes::INVENTED_NUMBER,
@@ -318,7 +329,8 @@ impl Check for Copying {
             out.reasons.push(Reason::new(
                 codes::COPIED,
                 format!(
-                    "{span} consecutive words of the answer copied verbatim from the source (max_span_words {})",
+                    "{span} consecutive words of the answer ({} in all) copied verbatim from the source (max_span_words {})",
+                    words.len(),
                     self.max_span_words
                 ),
             ));

@@ -7,6 +7,11 @@
 //! `rows` is the largest that still makes a pair at the threshold a candidate with
 //! probability ≥ 0.995, which keeps candidate lists short.
 //!
+//! Semantic near-duplicates (records with an embedding): cosine similarity at or above
+//! `validate.semantic.near_duplicate_cosine`. Candidates come from random-hyperplane LSH
+//! (16 bands of 8 sign bits: a pair at cosine 0.9 shares a band with probability ≈ 0.996)
+//! and are verified on the vectors, kept as 8-bit codes with a per-vector scale.
+//!
 //! Decisions depend only on the order records are fed in: the caller feeds them in
 //! canonical order, and among several kept matches the earliest kept one is named.
 
@@ -34,6 +39,121 @@ pub struct DedupIndex {
     next: Vec<u32>,
     ids: Vec<String>,
     sketches: Vec<Vec<u32>>,
+    semantic: SemIndex,
+}
+
+const SEM_BANDS: usize = 16;
+const SEM_ROWS: usize = 8;
+
+/// Kept records' embeddings, banded by hyperplane signs.
+#[derive(Debug, Clone, Default)]
+struct SemIndex {
+    threshold: f32,
+    dim: usize,
+    /// `SEM_BANDS * SEM_ROWS` hyperplanes of `dim` values, made for the first vector.
+    planes: Vec<f32>,
+    buckets: HashMap<u64, u32, PassThrough>,
+    next: Vec<u32>,
+    codes: Vec<i8>,
+    scales: Vec<f32>,
+    /// Semantic entry → kept record.
+    owner: Vec<u32>,
+}
+
+impl SemIndex {
+    fn planes_for(dim: usize) -> Vec<f32> {
+        // Gaussian values from a fixed splitmix64 stream (Box–Muller): the same planes on
+        // every machine, so the same candidates.
+        let mut state = 0x5eed_5eed_5eed_5eedu64;
+        let mut next = || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        };
+        (0..SEM_BANDS * SEM_ROWS * dim)
+            .map(|_| {
+                let (u1, u2) = (next().max(1e-300), next());
+                ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+            })
+            .collect()
+    }
+
+    fn keys(&self, v: &[f32]) -> [u64; SEM_BANDS] {
+        let mut keys = [0u64; SEM_BANDS];
+        for (band, key) in keys.iter_mut().enumerate() {
+            let mut bits = 0u64;
+            for r in 0..SEM_ROWS {
+                let p = &self.planes[(band * SEM_ROWS + r) * self.dim..][..self.dim];
+                let d: f32 = p.iter().zip(v).map(|(a, b)| a * b).sum();
+                bits = (bits << 1) | u64::from(d >= 0.0);
+            }
+            *key = mix64(bits ^ ((band as u64) << 32) ^ 0x5e3a_0000_0000_0000);
+        }
+        keys
+    }
+
+    fn quantize(v: &[f32]) -> (Vec<i8>, f32) {
+        let max = v.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-12);
+        let codes = v.iter().map(|x| (x / max * 127.0).round() as i8).collect();
+        (codes, max / 127.0)
+    }
+
+    fn cosine_to(&self, k: usize, codes: &[i8], scale: f32) -> f32 {
+        let kept = &self.codes[k * self.dim..][..self.dim];
+        let dot: i32 = kept
+            .iter()
+            .zip(codes)
+            .map(|(a, b)| i32::from(*a) * i32::from(*b))
+            .sum();
+        dot as f32 * self.scales[k] * scale
+    }
+
+    /// The earliest kept entry at or above the threshold: (entry, similarity).
+    fn best(&self, v: &[f32]) -> Option<(u32, f32)> {
+        if self.owner.is_empty() || v.len() != self.dim {
+            return None;
+        }
+        let (codes, scale) = Self::quantize(v);
+        let mut best: Option<(u32, f32)> = None;
+        for (band, key) in self.keys(v).into_iter().enumerate() {
+            let mut k = self.buckets.get(&key).copied().unwrap_or(NONE);
+            while k != NONE {
+                if best.is_none_or(|(b, _)| k < b) {
+                    let c = self.cosine_to(k as usize, &codes, scale);
+                    if c >= self.threshold {
+                        best = Some((k, c));
+                    }
+                }
+                k = self.next[k as usize * SEM_BANDS + band];
+            }
+        }
+        best
+    }
+
+    fn insert(&mut self, owner: u32, v: &[f32]) {
+        if v.is_empty() {
+            return;
+        }
+        if self.dim == 0 {
+            self.dim = v.len();
+            self.planes = Self::planes_for(self.dim);
+        }
+        if v.len() != self.dim {
+            return;
+        }
+        let k = self.owner.len() as u32;
+        let (codes, scale) = Self::quantize(v);
+        self.codes.extend(codes);
+        self.scales.push(scale);
+        self.owner.push(owner);
+        self.next.resize(self.next.len() + SEM_BANDS, NONE);
+        for (band, key) in self.keys(v).into_iter().enumerate() {
+            let prev = self.buckets.insert(key, k).unwrap_or(NONE);
+            self.next[k as usize * SEM_BANDS + band] = prev;
+        }
+    }
 }
 
 impl DedupIndex {
@@ -51,6 +171,10 @@ impl DedupIndex {
             next: Vec::new(),
             ids: Vec::new(),
             sketches: Vec::new(),
+            semantic: SemIndex {
+                threshold: spec.semantic.near_duplicate_cosine as f32,
+                ..Default::default()
+            },
         }
     }
 
@@ -94,15 +218,28 @@ impl DedupIndex {
                 k = self.next[k as usize * self.bands + band];
             }
         }
-        best.map(|(k, j)| {
-            Reason::new(
+        if let Some((k, j)) = best {
+            return Some(Reason::new(
                 codes::NEAR_DUPLICATE,
                 format!(
                     "near-duplicate of {} (estimated Jaccard {j:.2}, threshold {:.2})",
                     self.ids[k as usize], self.threshold
                 ),
-            )
-        })
+            ));
+        }
+        if self.semantic.threshold < 1.0 {
+            if let Some((e, c)) = self.semantic.best(&sig.embedding) {
+                let k = self.semantic.owner[e as usize];
+                return Some(Reason::new(
+                    codes::NEAR_DUPLICATE,
+                    format!(
+                        "same meaning as {} (cosine {c:.2}, threshold {:.2})",
+                        self.ids[k as usize], self.semantic.threshold
+                    ),
+                ));
+            }
+        }
+        None
     }
 
     /// Record `sig` as kept under `id`.
@@ -118,6 +255,9 @@ impl DedupIndex {
             };
             let prev = self.buckets.insert(key, k).unwrap_or(NONE);
             self.next[k as usize * self.bands + band] = prev;
+        }
+        if self.semantic.threshold < 1.0 {
+            self.semantic.insert(k, &sig.embedding);
         }
     }
 }
@@ -174,7 +314,11 @@ mod tests {
     use super::*;
 
     fn sig(exact: u64, minhash: Vec<u32>) -> Signature {
-        Signature { exact, minhash }
+        Signature {
+            exact,
+            minhash,
+            embedding: Vec::new(),
+        }
     }
 
     #[test]
@@ -232,5 +376,54 @@ mod tests {
         probe[0] = 12345;
         let r = idx.check(&sig(12, probe)).unwrap();
         assert!(r.detail.contains("of first"), "{}", r.detail);
+    }
+}
+
+#[cfg(test)]
+mod semantic_tests {
+    use super::*;
+
+    fn unit(mut v: Vec<f32>) -> Vec<f32> {
+        seedstream_core::embed::normalize(&mut v);
+        v
+    }
+
+    /// A vector at cosine ≈ `c` from `base` (both unit, `dim` 64).
+    fn near(base: &[f32], other: &[f32], c: f32) -> Vec<f32> {
+        let s = (1.0 - c * c).sqrt();
+        unit(base.iter().zip(other).map(|(a, b)| c * a + s * b).collect())
+    }
+
+    #[test]
+    fn semantic_near_duplicates_are_found_and_the_earliest_named() {
+        let mut spec = ValidateSpec::default();
+        spec.semantic.near_duplicate_cosine = 0.9;
+        let mut idx = DedupIndex::new(&spec);
+        let a = unit((0..64).map(|i| ((i * 7 % 13) as f32) - 6.0).collect());
+        // Orthogonal to a: b - (a·b) a.
+        let b0: Vec<f32> = (0..64).map(|i| ((i * 5 % 11) as f32) - 5.0).collect();
+        let d: f32 = a.iter().zip(&b0).map(|(x, y)| x * y).sum();
+        let b = unit(b0.iter().zip(&a).map(|(y, x)| y - d * x).collect());
+        let sig = |e: Vec<f32>, n: u64| Signature {
+            exact: n,
+            minhash: vec![n as u32; 8],
+            embedding: e,
+        };
+        idx.insert("r0", &sig(a.clone(), 1));
+        idx.insert("r1", &sig(near(&a, &b, 0.95), 2));
+        let r = idx
+            .check(&sig(near(&a, &b, 0.97), 3))
+            .expect("cosine 0.97 is a near-duplicate");
+        assert!(r.detail.contains("r0"), "{}", r.detail);
+        assert!(
+            idx.check(&sig(near(&a, &b, 0.5), 4)).is_none(),
+            "cosine 0.5 is new"
+        );
+        assert!(idx.check(&sig(b.clone(), 5)).is_none());
+        // Off at threshold 1.0.
+        spec.semantic.near_duplicate_cosine = 1.0;
+        let mut off = DedupIndex::new(&spec);
+        off.insert("r0", &sig(a.clone(), 1));
+        assert!(off.check(&sig(near(&a, &b, 0.99), 6)).is_none());
     }
 }

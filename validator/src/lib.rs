@@ -30,11 +30,14 @@
 //! - `text.rs`: tokeniser, stopwords, stemmer, number normalisation, portable hashes
 //! - `pii.rs`: personal-data detectors, Luhn, masking
 //! - `signature.rs`: exact hash and MinHash
-//! - `dedup.rs`: [`DedupIndex`] with LSH banding
+//! - `dedup.rs`: [`DedupIndex`] with LSH banding (MinHash, and random hyperplanes for
+//!   embeddings)
+//! - `semantic.rs`: embedding-based checks (grounding, relevance), batched
 
 mod checks;
 mod dedup;
 mod pii;
+pub mod semantic;
 pub mod service;
 mod signature;
 mod text;
@@ -70,6 +73,9 @@ pub struct Signature {
     pub exact: u64,
     /// MinHash sketch of the word shingles of all task fields.
     pub minhash: Vec<u32>,
+    /// The record's embedding (unit vector; empty when semantic checks are off).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub embedding: Vec<f32>,
 }
 
 /// The verdict of the per-record checks.
@@ -210,6 +216,7 @@ impl Validator {
             .iter()
             .filter(|t| t.kind == Kind::Number)
             .map(|t| t.raw)
+            .chain(text::word_numbers(chunk).into_iter().map(|(_, _, h)| h))
             .collect();
         numbers.sort_unstable();
         numbers.dedup();

@@ -45,6 +45,7 @@ pub(crate) struct Detectors {
     card: Regex,
     phone_intl: Regex,
     phone_nanp: Regex,
+    phone_national: Regex,
     uk_ni: Regex,
 }
 
@@ -61,7 +62,12 @@ impl Detectors {
             phone_nanp: re(
                 r"(?:\+?1[ .\-]?)?(?:\((\d{3})\)[ .\-]?|\b(\d{3})[ .\-])(\d{3})[ .\-](\d{4})\b",
             ),
-            uk_ni: re(r"\b([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]) ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"),
+            // National trunk-prefix form (UK and most of Europe): 0, then 9–10 more digits
+            // in 2–3 groups ("020 7946 0018", "07700 900147", "0161 496 0325").
+            phone_national: re(r"\b0[1-9]\d{1,4}(?:[ \-]\d{2,6}){1,2}\b"),
+            // Letters as HMRC issues them, plus the QQ prefix of its specimen numbers
+            // (which show up in real data as placeholders all the same).
+            uk_ni: re(r"\b([A-CEGHJ-TW-Z][A-CEGHJ-NP-TW-Z]) ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"),
         }
     }
 
@@ -84,11 +90,11 @@ impl Detectors {
             for c in self.ssn.captures_iter(text) {
                 let m = c.get(0).expect("group 0");
                 let (area, group, serial) = (&c[1], &c[2], &c[3]);
-                let valid = area != "000"
-                    && area != "666"
-                    && !area.starts_with('9')
-                    && group != "00"
-                    && serial != "0000";
+                // Structurally impossible parts only: numbers from reserved ranges
+                // (9xx, 666, the 987-65-432x of advertisements) still look like an SSN
+                // to a reader, and a training set should not teach the model to write
+                // them.
+                let valid = area != "000" && group != "00" && serial != "0000";
                 if valid {
                     push(
                         &mut found,
@@ -142,9 +148,32 @@ impl Detectors {
                 let m = c.get(0).expect("group 0");
                 let area = c.get(1).or_else(|| c.get(2)).map_or("", |g| g.as_str());
                 let exchange = &c[3];
-                // Area code and exchange start with 2–9: keeps ranges and ids out.
-                let valid = !area.starts_with(['0', '1']) && !exchange.starts_with(['0', '1']);
+                // Area code and exchange start with 2–9: keeps ranges and ids out. A
+                // parenthesised area code is a phone number whatever the exchange.
+                let parenthesised = c.get(1).is_some();
+                let valid = !area.starts_with(['0', '1'])
+                    && (parenthesised || !exchange.starts_with(['0', '1']));
                 if valid && !preceded_by_word(text, m.start()) {
+                    push(
+                        &mut found,
+                        PiiKind::Phone,
+                        m.start(),
+                        m.end(),
+                        mask_digits(m.as_str()),
+                    );
+                }
+            }
+        }
+        if digits >= 10 {
+            for m in self.phone_national.find_iter(text) {
+                let n = m.as_str().bytes().filter(u8::is_ascii_digit).count();
+                let after = text[m.end()..].chars().next();
+                let joined = after.is_some_and(|c| {
+                    c.is_ascii_digit()
+                        || c == '-'
+                        || c == '.' && text[m.end() + 1..].starts_with(|d: char| d.is_ascii_digit())
+                });
+                if (10..=11).contains(&n) && !joined && !preceded_by_word(text, m.start()) {
                     push(
                         &mut found,
                         PiiKind::Phone,
@@ -291,6 +320,10 @@ mod tests {
             "ring +44 20 7946 0958 today",
             "ring +33 1 42 68 53 00 today",
             "ring +49 (30) 1234 5678.",
+            "ring (555) 014-2337 if it is dark",
+            "text me on 07700 900147.",
+            "reach me on 0161 496 0325",
+            "on 020 7946 0018, weekdays",
         ] {
             assert_eq!(kinds(text), vec![PiiKind::Phone], "{text}");
         }
@@ -307,6 +340,8 @@ mod tests {
             "revenue was 123456789 dollars in 2019",
             "version 2.14.1 released on 2024-05-06",
             "the score was +3 and then +12.5 points",
+            "it holds 0.5 litres and 10 000 to 12 000 fish",
+            "between 01 and 2024 1234",
         ] {
             assert!(kinds(text).is_empty(), "{text}: {:?}", kinds(text));
         }
@@ -328,7 +363,9 @@ mod tests {
     #[test]
     fn finds_national_ids() {
         assert_eq!(kinds("SSN 123-45-6789 on file"), vec![PiiKind::Ssn]);
-        assert!(kinds("SSN 000-45-6789 or 666-12-3456").is_empty());
+        assert!(kinds("SSN 000-45-6789 or 123-00-6789").is_empty());
+        assert_eq!(kinds("claim for SSN 987-65-4320"), vec![PiiKind::Ssn]);
+        assert_eq!(kinds("NI number QQ 12 34 56 C"), vec![PiiKind::UkNi]);
         assert_eq!(kinds("NI number JG 10 37 42 C"), vec![PiiKind::UkNi]);
         assert_eq!(kinds("NI number AB123456D"), vec![PiiKind::UkNi]);
         assert!(kinds("code GB123456A").is_empty());

@@ -8,7 +8,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use seedstream_core::bus::{Consumer, Publisher};
+use seedstream_core::bus::{Consumer, Delivery, Publisher};
+use seedstream_core::embed::EmbedCache;
 use seedstream_core::kafka::{KafkaConfig, Topics};
 use seedstream_core::messages::{Candidate, Verdict};
 use seedstream_core::metrics::{self, METRICS};
@@ -20,6 +21,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use crate::semantic::{embedder_for, EmbedEnv, Semantic};
 use crate::{PreparedChunk, Validator};
 
 /// Scores candidates of one job; chunks are prepared once, on first use.
@@ -27,39 +29,68 @@ pub struct JobScorer {
     job: Arc<Job>,
     validator: Validator,
     chunks: Vec<OnceLock<PreparedChunk>>,
+    semantic: Option<Semantic>,
 }
 
 impl JobScorer {
-    /// A scorer for `job` with its `validate` thresholds.
+    /// A scorer for `job` with its `validate` thresholds, lexical checks only.
     pub fn new(job: Arc<Job>) -> Arc<Self> {
+        Self::with_embeddings(job, None)
+    }
+
+    /// A scorer that also runs the semantic checks when `embeddings` is given.
+    pub fn with_embeddings(job: Arc<Job>, embeddings: Option<Arc<EmbedCache>>) -> Arc<Self> {
         let validator = Validator::new(&job.spec.validate, &job.spec.task.fields);
         let chunks = (0..job.chunks.len()).map(|_| OnceLock::new()).collect();
+        let semantic = embeddings
+            .map(|e| Semantic::new(e, &job.spec.validate.semantic, &job.spec.task.fields));
         Arc::new(Self {
             job,
             validator,
             chunks,
+            semantic,
         })
     }
 
-    /// Score one candidate against its chunk (per-record checks only).
+    /// A scorer for `job`, with the embedder its spec asks for.
+    pub async fn for_spec(job: Arc<Job>, env: &EmbedEnv) -> Result<Arc<Self>> {
+        let e = embedder_for(&job.spec.validate.semantic, env).await?;
+        Ok(Self::with_embeddings(job, e))
+    }
+
+    /// Whether the semantic checks run (candidates are then scored in batches).
+    pub fn batched(&self) -> bool {
+        self.semantic.is_some()
+    }
+
+    /// The semantic checks, if on.
+    pub fn semantic(&self) -> Option<&Semantic> {
+        self.semantic.as_ref()
+    }
+
+    fn chunk_of(&self, c: &Candidate) -> usize {
+        let round = RoundPlan {
+            round: c.key.round,
+            slots: 0,
+            shard_size: self.job.spec.shard_size,
+        };
+        plan_slot(&self.job, &round, c.key.shard, c.key.slot).chunk
+    }
+
+    /// Score one candidate against its chunk with the lexical per-record checks.
     pub fn score(&self, c: Candidate) -> Verdict {
         match &c.outcome {
             Ok(done) => {
-                let job = &self.job;
-                let round = RoundPlan {
-                    round: c.key.round,
-                    slots: 0,
-                    shard_size: job.spec.shard_size,
-                };
-                let chunk = plan_slot(job, &round, c.key.shard, c.key.slot).chunk;
+                let chunk = self.chunk_of(&c);
                 let prepared = self.chunks[chunk]
-                    .get_or_init(|| self.validator.prepare_chunk(&job.chunks[chunk].text));
+                    .get_or_init(|| self.validator.prepare_chunk(&self.job.chunks[chunk].text));
                 let s = self.validator.score_prepared(&done.fields, prepared);
                 Verdict {
                     scores: s.scores,
                     reasons: s.reasons,
                     exact: s.signature.exact,
                     minhash: s.signature.minhash,
+                    embedding: Vec::new(),
                     candidate: c,
                 }
             }
@@ -69,8 +100,48 @@ impl JobScorer {
                 reasons: vec![],
                 exact: 0,
                 minhash: vec![],
+                embedding: vec![],
             },
         }
+    }
+
+    /// Score candidates of this job: the lexical checks, then, when on, the semantic
+    /// ones for the whole batch at once (one embedding call for the texts not cached).
+    pub async fn score_batch(&self, cs: Vec<Candidate>) -> Result<Vec<Verdict>> {
+        let mut out: Vec<Verdict> = cs.into_iter().map(|c| self.score(c)).collect();
+        let Some(sem) = &self.semantic else {
+            return Ok(out);
+        };
+        let todo: Vec<usize> = (0..out.len())
+            .filter(|&i| out[i].candidate.outcome.is_ok())
+            .collect();
+        if todo.is_empty() {
+            return Ok(out);
+        }
+        let chunks: Vec<usize> = todo
+            .iter()
+            .map(|&i| self.chunk_of(&out[i].candidate))
+            .collect();
+        let items: Vec<(&serde_json::Map<String, serde_json::Value>, &str)> = todo
+            .iter()
+            .zip(&chunks)
+            .map(|(&i, &ch)| {
+                let fields = &out[i]
+                    .candidate
+                    .outcome
+                    .as_ref()
+                    .expect("ok outcome")
+                    .fields;
+                (fields, self.job.chunks[ch].text.as_str())
+            })
+            .collect();
+        let scored = sem.score(&items).await?;
+        for (i, s) in todo.into_iter().zip(scored) {
+            let v = &mut out[i];
+            sem.apply(&s, &mut v.scores, &mut v.reasons);
+            v.embedding = s.embedding;
+        }
+        Ok(out)
     }
 }
 
@@ -108,14 +179,22 @@ where
     C: Consumer<Candidate>,
     P: Publisher<Verdict>,
 {
+    // Candidates received but not yet scored: the head of the next batch.
+    let mut next: Option<Delivery<Candidate>> = None;
     loop {
-        let d = tokio::select! {
-            d = rx.recv() => d?,
-            _ = cancel.cancelled() => return Ok(()),
+        let d = match next.take() {
+            Some(d) => d,
+            None => {
+                let d = tokio::select! {
+                    d = rx.recv() => d?,
+                    _ = cancel.cancelled() => return Ok(()),
+                };
+                let Some(d) = d else { return Ok(()) };
+                d
+            }
         };
-        let Some(d) = d else { return Ok(()) };
-        let c = d.msg.clone();
-        let scorer = match scorers.for_job(&c.job_id).await {
+        let job_id = d.msg.job_id.clone();
+        let scorer = match scorers.for_job(&job_id).await {
             Ok(s) => s,
             Err(Error::UnknownJob(id)) => {
                 tracing::warn!(job_id = %id, "skipping a candidate of a job this deployment does not have");
@@ -124,29 +203,66 @@ where
             }
             Err(e) => return Err(e),
         };
-        let key = c.key.record_id(&c.job_id);
-        let span = tracing::info_span!(
-            "validate",
-            job_id = %c.job_id,
-            round = c.key.round,
-            shard = c.key.shard,
-            slot = c.key.slot
-        );
-        seedstream_core::telemetry::continue_trace(&span, &d.trace);
-        let started = std::time::Instant::now();
-        let verdict = span.in_scope(|| scorer.score(c));
-        metrics::inc(&METRICS.candidates_scored);
-        if !verdict.reasons.is_empty() {
-            metrics::inc(&METRICS.candidates_flagged);
+        // With embeddings, score what has arrived together (up to a batch, waiting at
+        // most 2 ms for more): one model call for the lot.
+        let mut batch = vec![d];
+        let mut closed = false;
+        if scorer.batched() {
+            while batch.len() < MAX_BATCH {
+                match tokio::time::timeout(std::time::Duration::from_millis(2), rx.recv()).await {
+                    Ok(Ok(Some(d))) if d.msg.job_id == job_id => batch.push(d),
+                    Ok(Ok(Some(d))) => {
+                        next = Some(d);
+                        break;
+                    }
+                    Ok(Ok(None)) => {
+                        closed = true;
+                        break;
+                    }
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => break,
+                }
+            }
         }
+        let spans: Vec<tracing::Span> = batch
+            .iter()
+            .map(|d| {
+                let c = &d.msg;
+                let span = tracing::info_span!(
+                    "validate",
+                    job_id = %c.job_id,
+                    round = c.key.round,
+                    shard = c.key.shard,
+                    slot = c.key.slot
+                );
+                seedstream_core::telemetry::continue_trace(&span, &d.trace);
+                span
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let cs: Vec<Candidate> = batch.iter().map(|d| d.msg.clone()).collect();
+        let verdicts = scorer.score_batch(cs).await?;
         METRICS.scoring_us.fetch_add(
             started.elapsed().as_micros() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
-        tx.publish(&key, verdict).instrument(span).await?;
-        d.ack();
+        for ((d, verdict), span) in batch.into_iter().zip(verdicts).zip(spans) {
+            metrics::inc(&METRICS.candidates_scored);
+            if !verdict.reasons.is_empty() {
+                metrics::inc(&METRICS.candidates_flagged);
+            }
+            let key = verdict.candidate.key.record_id(&verdict.candidate.job_id);
+            tx.publish(&key, verdict).instrument(span).await?;
+            d.ack();
+        }
+        if closed && next.is_none() {
+            return Ok(());
+        }
     }
 }
+
+/// Most candidates scored together when embeddings are on.
+const MAX_BATCH: usize = 64;
 
 /// Configuration of a validator process.
 #[derive(Debug, Clone)]
@@ -161,10 +277,13 @@ pub struct Config {
     pub topics: Topics,
     /// Consumer group of the validators.
     pub group: String,
+    /// Where the local embedding model is cached; API keys jobs may name.
+    pub embed: EmbedEnv,
 }
 
 struct ClusterScorers {
     state: RedisState,
+    embed: EmbedEnv,
     jobs: Mutex<HashMap<String, Arc<JobScorer>>>,
 }
 
@@ -175,7 +294,8 @@ impl Scorers for ClusterScorers {
         if let Some(s) = jobs.get(job_id) {
             return Ok(s.clone());
         }
-        let scorer = JobScorer::new(Arc::new(self.state.load_job(job_id).await?));
+        let job = Arc::new(self.state.load_job(job_id).await?);
+        let scorer = JobScorer::for_spec(job, &self.embed).await?;
         jobs.insert(job_id.to_string(), scorer.clone());
         Ok(scorer)
     }
@@ -195,6 +315,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<()> {
     validate_loop(
         ClusterScorers {
             state,
+            embed: cfg.embed.clone(),
             jobs: Mutex::default(),
         },
         rx,

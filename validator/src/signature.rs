@@ -68,7 +68,11 @@ impl MinHasher {
                 shingle(w);
             }
         }
-        Signature { exact, minhash }
+        Signature {
+            exact,
+            minhash,
+            embedding: Vec::new(),
+        }
     }
 }
 

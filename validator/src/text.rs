@@ -376,3 +376,152 @@ mod tests {
         assert_eq!(t.len(), 6);
     }
 }
+
+/// Numbers written in words ("twenty-one", "a hundred and ten", "two thousand", "forty
+/// eight"): (byte start, byte end, hash of the value as [`scan_number`] hashes digits).
+/// Values below ten are left out: "one" and "two" are mostly not quantities.
+pub(crate) fn word_numbers(text: &str) -> Vec<(usize, usize, u64)> {
+    fn unit(w: &str) -> Option<u64> {
+        Some(match w {
+            "zero" => 0,
+            "one" | "a" | "an" => 1,
+            "two" => 2,
+            "three" => 3,
+            "four" => 4,
+            "five" => 5,
+            "six" => 6,
+            "seven" => 7,
+            "eight" => 8,
+            "nine" => 9,
+            "ten" => 10,
+            "eleven" => 11,
+            "twelve" => 12,
+            "thirteen" => 13,
+            "fourteen" => 14,
+            "fifteen" => 15,
+            "sixteen" => 16,
+            "seventeen" => 17,
+            "eighteen" => 18,
+            "nineteen" => 19,
+            "twenty" => 20,
+            "thirty" => 30,
+            "forty" => 40,
+            "fifty" => 50,
+            "sixty" => 60,
+            "seventy" => 70,
+            "eighty" => 80,
+            "ninety" => 90,
+            _ => return None,
+        })
+    }
+    let scale = |w: &str| match w {
+        "hundred" => Some(100u64),
+        "thousand" => Some(1_000),
+        "million" => Some(1_000_000),
+        "billion" => Some(1_000_000_000),
+        _ => None,
+    };
+    // Words with their spans; hyphens split words ("twenty-one").
+    let mut words: Vec<(usize, usize, String)> = Vec::new();
+    let mut start = None;
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
+        if c.is_alphabetic() {
+            start.get_or_insert(i);
+        } else if let Some(s) = start.take() {
+            words.push((s, i, text[s..i].to_lowercase()));
+        }
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let w = words[i].2.as_str();
+        let starts = unit(w).is_some() || scale(w).is_some();
+        if !starts {
+            i += 1;
+            continue;
+        }
+        // Accumulate: total of completed scales, current group.
+        let (mut total, mut current, mut any) = (0u64, 0u64, false);
+        let mut j = i;
+        let mut end = words[i].1;
+        while j < words.len() {
+            let w = words[j].2.as_str();
+            let joined = j == i || {
+                let gap = &text[words[j - 1].1..words[j].0];
+                gap.trim().is_empty() || gap == "-"
+            };
+            if !joined {
+                break;
+            }
+            if let Some(u) = unit(w) {
+                // "a"/"an" only count before a scale word ("a hundred").
+                if matches!(w, "a" | "an") && words.get(j + 1).is_none_or(|n| scale(&n.2).is_none())
+                {
+                    break;
+                }
+                current += u;
+                any = true;
+            } else if let Some(s) = scale(w) {
+                current = current.max(1) * s;
+                if s >= 1_000 {
+                    total += current;
+                    current = 0;
+                }
+                any = true;
+            } else if w == "and" && any && words.get(j + 1).is_some_and(|n| unit(&n.2).is_some()) {
+                // "a hundred and ten"
+            } else {
+                break;
+            }
+            end = words[j].1;
+            j += 1;
+        }
+        let value = total + current;
+        if any && value >= 10 {
+            out.push((words[i].0, end, hash_number(value.to_string().as_bytes())));
+        }
+        i = j.max(i + 1);
+    }
+    out
+}
+
+#[cfg(test)]
+mod word_number_tests {
+    use super::*;
+
+    fn values(t: &str) -> Vec<(String, u64)> {
+        word_numbers(t)
+            .into_iter()
+            .map(|(s, e, h)| (t[s..e].to_string(), h))
+            .collect()
+    }
+
+    #[test]
+    fn reads_numbers_written_in_words() {
+        let h = |s: &str| number_hash(s);
+        assert_eq!(
+            values("Twenty-one ships sank"),
+            vec![("Twenty-one".into(), h("21"))]
+        );
+        assert_eq!(
+            values("a hundred and ten keepers"),
+            vec![("a hundred and ten".into(), h("110"))]
+        );
+        assert_eq!(
+            values("more than two thousand fish"),
+            vec![("two thousand".into(), h("2000"))]
+        );
+        assert_eq!(
+            values("forty eight pounds"),
+            vec![("forty eight".into(), h("48"))]
+        );
+        assert_eq!(values("one of three boats and a cat"), vec![]);
+        assert_eq!(
+            values("twelve thousand five hundred"),
+            vec![("twelve thousand five hundred".into(), h("12500"))]
+        );
+    }
+}

@@ -1,0 +1,309 @@
+//! `seedstream score`: check a dataset made elsewhere with a job's validators.
+//!
+//! Input: JSONL, one record per line: the task fields, an optional `id` (kept; else
+//! `line-N`), and either `source` {`document`: a source path as written in the job (or its
+//! file name), `chunk`: the chunk's index within that document} or `context` (the text
+//! the record is grounded in). Per-record checks run on every record (semantic ones in
+//! batches when on); duplicates and near-duplicates are decided in line order, so the
+//! first of a group is kept. Output: the same three files as a run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use hdrhistogram::Histogram;
+use serde_json::{json, Map, Value};
+
+use seedstream_core::record::Reason;
+use seedstream_core::spec::Job;
+use seedstream_core::{Error, Result};
+use seedstream_validator::semantic::{embedder_for, EmbedEnv, Semantic};
+use seedstream_validator::{DedupIndex, Signature, Validator};
+
+use crate::assemble::{write_atomic, AtomicFile};
+use crate::diversity::Diversity;
+
+/// Records scored together (one embedding call for their texts).
+const BATCH: usize = 64;
+
+/// One input record, parsed.
+struct Item {
+    line: usize,
+    id: String,
+    fields: Map<String, Value>,
+    /// The original object (written back out with scores and reasons).
+    original: Map<String, Value>,
+    /// Index into `Job::chunks`, when the record names one.
+    chunk: Option<usize>,
+    context: Option<String>,
+}
+
+/// What `score` reports.
+#[derive(Debug)]
+pub struct ScoreOutcome {
+    /// The manifest as written.
+    pub manifest: Value,
+    /// Where the files are.
+    pub out_dir: PathBuf,
+}
+
+fn parse(job: &Job, input: &Path, text: &str) -> Result<Vec<Item>> {
+    let mut items = Vec::new();
+    for (n, raw) in text.lines().enumerate() {
+        let line = n + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let at = format!("line {line}");
+        let v: Value = serde_json::from_str(raw)
+            .map_err(|e| Error::bad_input(input, &at, format!("invalid JSON: {e}")))?;
+        let Value::Object(obj) = v else {
+            return Err(Error::bad_input(input, &at, "expected a JSON object"));
+        };
+        let id = match obj.get("id") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::Number(x)) => x.to_string(),
+            None | Some(Value::Null) => format!("line-{line}"),
+            Some(other) => {
+                return Err(Error::bad_input(
+                    input,
+                    format!("{at}: id"),
+                    format!("expected a string or a number, found {other}"),
+                ))
+            }
+        };
+        let mut fields = Map::new();
+        for f in &job.spec.task.fields {
+            if let Some(x) = obj.get(f) {
+                fields.insert(f.clone(), x.clone());
+            }
+        }
+        let (chunk, context) = match (obj.get("source"), obj.get("context")) {
+            (_, Some(Value::String(c))) if !c.trim().is_empty() => (None, Some(c.clone())),
+            (Some(Value::Object(src)), _) => {
+                let doc = src.get("document").and_then(Value::as_str).ok_or_else(|| {
+                    Error::bad_input(
+                        input,
+                        format!("{at}: source.document"),
+                        "expected the document's path as written in the job",
+                    )
+                })?;
+                let d = job
+                    .sources
+                    .iter()
+                    .position(|s| {
+                        s.path == doc
+                            || Path::new(&s.path).file_name().and_then(|n| n.to_str()) == Some(doc)
+                    })
+                    .ok_or_else(|| {
+                        let known: Vec<&str> =
+                            job.sources.iter().map(|s| s.path.as_str()).collect();
+                        Error::bad_input(
+                            input,
+                            format!("{at}: source.document"),
+                            format!("{doc:?} is not a source of the job (sources: {known:?})"),
+                        )
+                    })?;
+                let idx = src.get("chunk").and_then(Value::as_u64).ok_or_else(|| {
+                    Error::bad_input(
+                        input,
+                        format!("{at}: source.chunk"),
+                        "expected the chunk's index within the document",
+                    )
+                })?;
+                let chunks: Vec<usize> = (0..job.chunks.len())
+                    .filter(|&c| job.chunks[c].doc as usize == d)
+                    .collect();
+                let c = chunks
+                    .iter()
+                    .copied()
+                    .find(|&c| job.chunks[c].index as u64 == idx)
+                    .ok_or_else(|| {
+                        Error::bad_input(
+                            input,
+                            format!("{at}: source.chunk"),
+                            format!(
+                                "{doc} has chunks 0 to {}, found {idx}",
+                                chunks.len().saturating_sub(1)
+                            ),
+                        )
+                    })?;
+                (Some(c), None)
+            }
+            _ => {
+                return Err(Error::bad_input(
+                    input,
+                    &at,
+                    "expected `source` {document, chunk} or a non-empty `context`",
+                ))
+            }
+        };
+        items.push(Item {
+            line,
+            id,
+            fields,
+            original: obj,
+            chunk,
+            context,
+        });
+    }
+    Ok(items)
+}
+
+/// Score the records of `input` against `job`'s sources with its validators; write
+/// `samples.jsonl`, `rejected.jsonl` and `manifest.json` to `out`.
+pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Result<ScoreOutcome> {
+    let started = Instant::now();
+    let text = std::fs::read_to_string(input)
+        .map_err(|e| Error::bad_input(input, "(file)", format!("cannot read: {e}")))?;
+    let text = seedstream_core::spec::normalize_text(text);
+    let items = parse(&job, input, &text)?;
+    let mut seen_ids: HashMap<&str, usize> = HashMap::new();
+    for it in &items {
+        if let Some(first) = seen_ids.insert(&it.id, it.line) {
+            return Err(Error::bad_input(
+                input,
+                format!("line {}: id", it.line),
+                format!("id {:?} is also on line {first}: ids must be unique", it.id),
+            ));
+        }
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let spec = &job.spec.validate;
+    let fields = &job.spec.task.fields;
+    let validator = Validator::new(spec, fields);
+    let semantic = embedder_for(&spec.semantic, env)
+        .await?
+        .map(|e| Semantic::new(e, &spec.semantic, fields));
+    let mut dedup = DedupIndex::new(spec);
+    let mut diversity = Diversity::new(job.chunks.len());
+    let mut samples = AtomicFile::create(&out.join("samples.jsonl"))?;
+    let mut rejected = AtomicFile::create(&out.join("rejected.jsonl"))?;
+    let mut prepared: HashMap<String, seedstream_validator::PreparedChunk> = HashMap::new();
+    let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
+    let mut scores_h: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
+    let (mut accepted, mut rejected_n) = (0u64, 0u64);
+    let mut line_buf = Vec::with_capacity(4096);
+
+    for batch in items.chunks(BATCH) {
+        let chunk_texts: Vec<&str> = batch
+            .iter()
+            .map(|it| match (&it.context, it.chunk) {
+                (Some(c), _) => c.as_str(),
+                (None, Some(c)) => job.chunks[c].text.as_str(),
+                (None, None) => "",
+            })
+            .collect();
+        let mut scored: Vec<_> = batch
+            .iter()
+            .zip(&chunk_texts)
+            .map(|(it, ch)| {
+                let p = prepared
+                    .entry(ch.to_string())
+                    .or_insert_with(|| validator.prepare_chunk(ch));
+                validator.score_prepared(&it.fields, p)
+            })
+            .collect();
+        let mut embeddings: Vec<Vec<f32>> = vec![Vec::new(); batch.len()];
+        if let Some(sem) = &semantic {
+            let pairs: Vec<(&Map<String, Value>, &str)> = batch
+                .iter()
+                .zip(&chunk_texts)
+                .map(|(it, ch)| (&it.fields, *ch))
+                .collect();
+            for (i, s) in sem.score(&pairs).await?.into_iter().enumerate() {
+                let sc = &mut scored[i];
+                sem.apply(&s, &mut sc.scores, &mut sc.reasons);
+                embeddings[i] = s.embedding;
+            }
+        }
+        for ((it, s), emb) in batch.iter().zip(scored).zip(embeddings) {
+            let mut reasons: Vec<Reason> = s.reasons;
+            if reasons.is_empty() {
+                let sig = Signature {
+                    exact: s.signature.exact,
+                    minhash: s.signature.minhash,
+                    embedding: emb.clone(),
+                };
+                match dedup.check(&sig) {
+                    Some(r) => reasons.push(r),
+                    None => dedup.insert(&it.id, &sig),
+                }
+            }
+            let mut rec = it.original.clone();
+            rec.insert("id".into(), json!(it.id));
+            rec.insert("scores".into(), json!(s.scores));
+            if reasons.is_empty() {
+                accepted += 1;
+                for (k, v) in &s.scores {
+                    let h = scores_h.entry(k.clone()).or_insert_with(|| {
+                        Histogram::new_with_bounds(1, 10_001, 3).expect("bounds")
+                    });
+                    let _ = h.record((v * 10_000.0).round() as u64 + 1);
+                }
+                let text: Vec<&str> = fields
+                    .iter()
+                    .filter_map(|f| it.fields.get(f).and_then(Value::as_str))
+                    .collect();
+                diversity.add(&text.join("\n"), it.chunk, &emb);
+            } else {
+                rejected_n += 1;
+                for r in &reasons {
+                    *by_reason.entry(r.code.clone()).or_default() += 1;
+                }
+                rec.insert("reasons".into(), json!(reasons));
+            }
+            line_buf.clear();
+            serde_json::to_writer(&mut line_buf, &Value::Object(rec)).expect("record serialises");
+            line_buf.push(b'\n');
+            if reasons.is_empty() {
+                samples.write(&line_buf)?;
+            } else {
+                rejected.write(&line_buf)?;
+            }
+        }
+    }
+    samples.commit()?;
+    rejected.commit()?;
+    let summary = |h: &Histogram<u64>| {
+        let v = |x: u64| x.saturating_sub(1) as f64 / 10_000.0;
+        json!({"count": h.len(), "min": v(h.min()), "p50": v(h.value_at_quantile(0.5)),
+               "p90": v(h.value_at_quantile(0.9)), "max": v(h.max()),
+               "mean": ((h.mean() - 1.0) / 10_000.0 * 10_000.0).round() / 10_000.0})
+    };
+    let manifest = json!({
+        "manifest_version": crate::manifest::MANIFEST_VERSION,
+        "status": "scored",
+        "input": input.display().to_string(),
+        "job": {
+            "id": job.id,
+            "name": job.spec.name,
+            "fingerprint": job.fingerprint,
+            "file": job.file.display().to_string(),
+            "sources": job.sources.iter().map(|s| s.path.as_str()).collect::<Vec<_>>(),
+            "chunks": job.chunks.len(),
+        },
+        "versions": { "seedstream": env!("CARGO_PKG_VERSION") },
+        "validation": {
+            "semantic": spec.semantic.backend,
+            "embedding_model": semantic.as_ref().map(|s| s.model().to_string()),
+        },
+        "counts": {
+            "records": items.len(),
+            "accepted": accepted,
+            "rejected": rejected_n,
+            "by_reason": by_reason,
+        },
+        "scores": scores_h.iter().map(|(k, h)| (k.clone(), summary(h))).collect::<BTreeMap<_, _>>(),
+        "diversity": diversity.report(),
+        "wall_ms": started.elapsed().as_millis() as u64,
+    });
+    let mut bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+    bytes.push(b'\n');
+    write_atomic(&out.join("manifest.json"), &bytes)?;
+    Ok(ScoreOutcome {
+        manifest,
+        out_dir: out.to_path_buf(),
+    })
+}

@@ -1,0 +1,245 @@
+//! The validators against a labeled evaluation set (`tests/data/eval/`: 346 records
+//! written over six source documents, each labeled good or with one defect), scored with
+//! `seedstream score` with the semantic checks on (all-MiniLM-L6-v2, in process).
+//!
+//! The target is precision ≥ 0.9 and recall ≥ 0.8 for every defect. Defects that meet it
+//! are held to it; those that do not yet (see [`FLOORS`]) are held to what they reach
+//! now, so a regression fails the test while the gap stays visible in its output and in
+//! the README.
+//!
+//! A rejected record's predicted defect is its most specific reason, in this order: pii,
+//! copied, near_duplicate (or duplicate), off_topic, unfaithful (or invented_number).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+const DEFECTS: [&str; 5] = ["unfaithful", "off_topic", "near_duplicate", "pii", "copied"];
+
+/// (defect, precision, recall) floors below the 0.9 / 0.8 target: measured on this set
+/// (unfaithful 0.703 / 0.619, off_topic 0.897 / 0.972, near_duplicate 1.000 / 0.694),
+/// less a record or two. Unfaithful answers that swap an entity or invent a cause are
+/// fluent and on topic: similarity and word overlap cannot see them; that needs the LLM
+/// judge or an entailment model.
+const FLOORS: [(&str, f64, f64); 3] = [
+    ("unfaithful", 0.65, 0.57),
+    ("off_topic", 0.85, 0.9),
+    ("near_duplicate", 0.95, 0.65),
+];
+
+fn predicted(reasons: &[serde_json::Value]) -> &'static str {
+    let codes: Vec<&str> = reasons.iter().filter_map(|r| r["code"].as_str()).collect();
+    let has = |c: &[&str]| codes.iter().any(|x| c.contains(x));
+    if has(&["pii"]) {
+        "pii"
+    } else if has(&["copied"]) {
+        "copied"
+    } else if has(&["near_duplicate", "duplicate"]) {
+        "near_duplicate"
+    } else if has(&["off_topic"]) {
+        "off_topic"
+    } else if has(&["unfaithful", "invented_number"]) {
+        "unfaithful"
+    } else {
+        "other"
+    }
+}
+
+/// (label, predicted) per record id.
+fn score_eval(out: &Path) -> BTreeMap<String, (String, String)> {
+    let data = repo().join("tests/data/eval");
+    let o = Command::new(BIN)
+        .arg("score")
+        .arg(data.join("job.yaml"))
+        .arg("--input")
+        .arg(data.join("records.jsonl"))
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "score failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let labels: BTreeMap<String, String> = lines(&data.join("records.jsonl"))
+        .into_iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_string(),
+                r["label"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut got = BTreeMap::new();
+    for r in lines(&out.join("samples.jsonl")) {
+        let id = r["id"].as_str().unwrap().to_string();
+        got.insert(id.clone(), (labels[&id].clone(), "good".to_string()));
+    }
+    for r in lines(&out.join("rejected.jsonl")) {
+        let id = r["id"].as_str().unwrap().to_string();
+        let p = predicted(r["reasons"].as_array().unwrap());
+        got.insert(id.clone(), (labels[&id].clone(), p.to_string()));
+    }
+    assert_eq!(
+        got.len(),
+        labels.len(),
+        "every record is in one of the two files"
+    );
+    got
+}
+
+#[test]
+fn validators_precision_and_recall_on_the_labeled_set() {
+    let dir = tempdir("eval");
+    let got = score_eval(&dir.join("scored"));
+    let mut table = String::from("defect          n   precision  recall\n");
+    let mut failed = Vec::new();
+    for d in DEFECTS {
+        let tp = got.values().filter(|(l, p)| l == d && p == d).count() as f64;
+        let fp = got.values().filter(|(l, p)| l != d && p == d).count() as f64;
+        let fn_ = got.values().filter(|(l, p)| l == d && p != d).count() as f64;
+        let precision = if tp + fp == 0.0 { 0.0 } else { tp / (tp + fp) };
+        let recall = if tp + fn_ == 0.0 {
+            0.0
+        } else {
+            tp / (tp + fn_)
+        };
+        let (min_p, min_r) = FLOORS
+            .iter()
+            .find(|f| f.0 == d)
+            .map_or((0.9, 0.8), |f| (f.1, f.2));
+        let target = if precision >= 0.9 && recall >= 0.8 {
+            "meets 0.9/0.8"
+        } else {
+            "BELOW 0.9/0.8"
+        };
+        table.push_str(&format!(
+            "{d:<15} {:>3}   {precision:.3}      {recall:.3}   {target} (held to {min_p:.2}/{min_r:.2})\n",
+            (tp + fn_) as u64
+        ));
+        if precision < min_p || recall < min_r {
+            failed.push(d);
+        }
+    }
+    let good = got.values().filter(|(l, _)| l == "good").count();
+    let kept = got
+        .values()
+        .filter(|(l, p)| l == "good" && p == "good")
+        .count();
+    table.push_str(&format!("good records accepted: {kept} of {good}\n"));
+    eprintln!("{table}");
+    // Misclassified records, to see what to fix.
+    for (id, (l, p)) in &got {
+        if l != p && !(l == "good" && p == "good") {
+            eprintln!("  {id}: labeled {l}, predicted {p}");
+        }
+    }
+    assert!(failed.is_empty(), "below their floor: {failed:?}\n{table}");
+}
+
+/// `seedstream report` on the scored set: a page with its charts, which a real browser
+/// (headless Chromium) renders; the rendered DOM has the charts and the screenshot is an
+/// image of a page, not a blank one.
+#[test]
+fn report_renders_in_a_browser() {
+    let dir = tempdir("report");
+    let out = dir.join("scored");
+    // Lexical checks only (fast): the page is what is under test here.
+    let data = repo().join("tests/data/eval");
+    let job = std::fs::read_to_string(data.join("job.yaml"))
+        .unwrap()
+        .replace("backend: local", "backend: none")
+        .replace("  - path: ", &format!("  - path: {}/", data.display()))
+        .replace(
+            "seed_examples: ",
+            &format!("seed_examples: {}/", data.display()),
+        );
+    std::fs::write(dir.join("job.yaml"), job).unwrap();
+    let o = Command::new(BIN)
+        .arg("score")
+        .arg(dir.join("job.yaml"))
+        .arg("--input")
+        .arg(data.join("records.jsonl"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(BIN).arg("report").arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        summary.contains("accepted") && summary.contains("rejections:"),
+        "{summary}"
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.matches("<svg").count() >= 4, "charts missing");
+    for needed in [
+        "Rejection reasons",
+        "Scores",
+        "Diversity",
+        "per source chunk",
+    ] {
+        assert!(html.contains(needed), "no {needed:?} section");
+    }
+    let chromium = ["chromium", "chromium-browser"]
+        .iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect("chromium is not installed: run scripts/test.sh, which installs it");
+    let url = format!("file://{}", out.join("report.html").display());
+    let common = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+    ];
+    let dom = Command::new(chromium)
+        .args(common)
+        .args(["--virtual-time-budget=2000", "--dump-dom"])
+        .arg(&url)
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.matches("<svg").count() >= 4,
+        "the browser's DOM has no charts"
+    );
+    assert!(dom.contains("Rejection reasons"));
+    let png = out.join("report.png");
+    let shot = Command::new(chromium)
+        .args(common)
+        .arg(format!("--screenshot={}", png.display()))
+        .arg("--window-size=1200,2400")
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(
+        png.is_file(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    let bytes = read(&png);
+    assert_eq!(&bytes[1..4], b"PNG");
+    let (w, h) = (
+        u32::from_be_bytes(bytes[16..20].try_into().unwrap()),
+        u32::from_be_bytes(bytes[20..24].try_into().unwrap()),
+    );
+    assert_eq!((w, h), (1200, 2400));
+    // A blank page compresses to almost nothing; charts and text do not.
+    assert!(
+        bytes.len() > 40_000,
+        "the screenshot looks blank ({} bytes)",
+        bytes.len()
+    );
+    eprintln!("screenshot: {} ({} bytes)", png.display(), bytes.len());
+}
