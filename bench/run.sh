@@ -7,7 +7,8 @@
 # Reports, per setting, measured in one run:
 #   efficiency = (N × latency / concurrency) ÷ wall time   (1.0 = the endpoint never idles)
 #   CPU ms per record (user + system of the seedstream process ÷ N) and peak RSS.
-# Validators are on (lexical + MinHash); no embedding scorers exist yet.
+# Validators are on (lexical + MinHash; the semantic checks are off by default, see
+# bench/validate.sh).
 # Note: with equal latencies no schedule beats ceil(N/C) × latency, so the best possible
 # efficiency is (N/C) / ceil(N/C): 0.977 at both default settings.
 set -euo pipefail

@@ -184,28 +184,34 @@ async fn watch(args: &SubmitArgs, job_id: &str, mut c: Client) -> Result<v1::Job
     }
 }
 
-pub(crate) async fn status(args: JobArgs) -> ExitCode {
-    let mut c = match client(&args.client.coordinator).await {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    match c
-        .get_job(v1::GetJobRequest {
-            job_id: args.job_id,
-        })
-        .await
-    {
+/// Print one job's status as `status` and `cancel` answer it.
+fn print_status(
+    what: &str,
+    json: bool,
+    r: Result<seedstream_proto::tonic::Response<v1::JobStatus>, Status>,
+) -> ExitCode {
+    match r {
         Ok(r) => {
             let s = r.into_inner();
-            if args.client.json {
+            if json {
                 println!("{}", to_json(&s));
             } else {
                 println!("{}", line(&s));
             }
             ExitCode::SUCCESS
         }
-        Err(s) => rpc_fail("status", &s),
+        Err(s) => rpc_fail(what, &s),
     }
+}
+
+pub(crate) async fn status(args: JobArgs) -> ExitCode {
+    let mut c = match client(&args.client.coordinator).await {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let job_id = args.job_id;
+    let r = c.get_job(v1::GetJobRequest { job_id }).await;
+    print_status("status", args.client.json, r)
 }
 
 pub(crate) async fn cancel(args: JobArgs) -> ExitCode {
@@ -213,23 +219,9 @@ pub(crate) async fn cancel(args: JobArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    match c
-        .cancel_job(v1::CancelJobRequest {
-            job_id: args.job_id,
-        })
-        .await
-    {
-        Ok(r) => {
-            let s = r.into_inner();
-            if args.client.json {
-                println!("{}", to_json(&s));
-            } else {
-                println!("{}", line(&s));
-            }
-            ExitCode::SUCCESS
-        }
-        Err(s) => rpc_fail("cancel", &s),
-    }
+    let job_id = args.job_id;
+    let r = c.cancel_job(v1::CancelJobRequest { job_id }).await;
+    print_status("cancel", args.client.json, r)
 }
 
 pub(crate) async fn jobs(args: JobsArgs) -> ExitCode {

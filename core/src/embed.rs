@@ -194,6 +194,8 @@ impl EmbedCache {
                 }
             }
         }
+        // Similar lengths together: a batch is padded to its longest text.
+        missing.sort_by_key(|(i, _)| texts[*i].len());
         for part in missing.chunks(self.batch) {
             let batch: Vec<String> = part.iter().map(|(i, _)| texts[*i].to_string()).collect();
             let vecs = self.inner.embed(&batch).await?;

