@@ -449,7 +449,13 @@ async fn start_ops(args: &ClusterArgs) -> Option<Ops> {
             return None;
         }
     };
-    let kafka = args.kafka("ops");
+    let kafka = match args.kafka("ops").probe() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return None;
+        }
+    };
     let ready: seedstream_core::ops::ReadyCheck = Arc::new(move || {
         let (redis, kafka) = (redis.clone(), kafka.clone());
         Box::pin(async move {
@@ -497,14 +503,33 @@ async fn coordinator(args: CoordinatorArgs) -> ExitCode {
     .await
 }
 
-async fn coordinate(args: CoordinateArgs) -> ExitCode {
+/// "rejections: code n, …" from a manifest's counts (nothing when there are none).
+fn print_rejections(counts: &serde_json::Value) {
+    if let Some(reasons) = counts["by_reason"].as_object().filter(|r| !r.is_empty()) {
+        let list: Vec<String> = reasons.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        eprintln!("rejections: {}", list.join(", "));
+    }
+}
+
+/// Load and check a job file with the command line's overrides.
+fn load_job(
+    file: &std::path::Path,
+    endpoints: Vec<String>,
+    out: Option<PathBuf>,
+) -> Result<Arc<Job>, ExitCode> {
     let overrides = Overrides {
-        endpoints: args.endpoints,
-        output_dir: args.out,
+        endpoints,
+        output_dir: out,
     };
-    let job = match Job::load(&args.job, &overrides) {
-        Ok(j) => Arc::new(j),
-        Err(e) => return fail(&e),
+    Job::load(file, &overrides)
+        .map(Arc::new)
+        .map_err(|e| fail(&e))
+}
+
+async fn coordinate(args: CoordinateArgs) -> ExitCode {
+    let job = match load_job(&args.job, args.endpoints, args.out) {
+        Ok(j) => j,
+        Err(code) => return code,
     };
     let cfg = seedstream_coordinator::cluster::ClusterConfig {
         kafka: args.cluster.kafka("coordinator"),
@@ -513,10 +538,15 @@ async fn coordinate(args: CoordinateArgs) -> ExitCode {
         topics: args.cluster.topics(),
         redispatch_after: args.redispatch_after_ms.map(Duration::from_millis),
     };
+    let shared = match seedstream_coordinator::cluster::Shared::connect(&cfg).await {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
     let progress = Arc::default();
     match seedstream_coordinator::cluster::run_job(
         job.clone(),
         &cfg,
+        &shared,
         progress,
         shutdown_on_signal(),
     )
@@ -538,9 +568,9 @@ async fn coordinate(args: CoordinateArgs) -> ExitCode {
 }
 
 async fn score(args: ScoreArgs) -> ExitCode {
-    let job = match Job::load(&args.job, &Overrides::default()) {
-        Ok(j) => Arc::new(j),
-        Err(e) => return fail(&e),
+    let job = match load_job(&args.job, Vec::new(), None) {
+        Ok(j) => j,
+        Err(code) => return code,
     };
     match seedstream_coordinator::score::run(job, &args.input, &args.out, &embed_env()).await {
         Ok(o) => {
@@ -549,10 +579,7 @@ async fn score(args: ScoreArgs) -> ExitCode {
                 "{} records: {} accepted, {} rejected",
                 c["records"], c["accepted"], c["rejected"]
             );
-            if let Some(reasons) = c["by_reason"].as_object().filter(|r| !r.is_empty()) {
-                let list: Vec<String> = reasons.iter().map(|(k, v)| format!("{k} {v}")).collect();
-                eprintln!("rejections: {}", list.join(", "));
-            }
+            print_rejections(c);
             eprintln!(
                 "wrote {}/samples.jsonl, rejected.jsonl, manifest.json",
                 o.out_dir.display()
@@ -590,29 +617,18 @@ fn fail(e: &Error) -> ExitCode {
 }
 
 async fn run(args: RunArgs) -> ExitCode {
-    let overrides = Overrides {
-        endpoints: args.endpoints,
-        output_dir: args.out,
-    };
-    let job = match Job::load(&args.job, &overrides) {
-        Ok(j) => Arc::new(j),
-        Err(e) => return fail(&e),
+    let job = match load_job(&args.job, args.endpoints, args.out) {
+        Ok(j) => j,
+        Err(code) => return code,
     };
     let model = &job.spec.model;
     let backend = match model.backend {
         BackendKind::Openai => {
-            let api_key = match &model.api_key_env {
-                Some(var) => match std::env::var(var) {
-                    Ok(k) if !k.is_empty() => Some(k),
-                    _ => {
-                        return fail(&Error::bad_input(
-                            &job.file,
-                            "model.api_key_env",
-                            format!("environment variable {var} is not set"),
-                        ))
-                    }
-                },
-                None => None,
+            let api_key = match seedstream_core::spec::api_key(model.api_key_env.as_deref(), |v| {
+                std::env::var(v).ok()
+            }) {
+                Ok(k) => k,
+                Err(e) => return fail(&Error::bad_input(&job.file, "model.api_key_env", e)),
             };
             Backend::Remote(EndpointPool::new(model, api_key))
         }
@@ -668,10 +684,7 @@ async fn run(args: RunArgs) -> ExitCode {
                 c["answers_from_endpoint"],
                 o.manifest["wall_ms"].as_u64().unwrap_or(0) as f64 / 1000.0
             );
-            if let Some(reasons) = c["by_reason"].as_object().filter(|r| !r.is_empty()) {
-                let list: Vec<String> = reasons.iter().map(|(k, v)| format!("{k} {v}")).collect();
-                eprintln!("rejections: {}", list.join(", "));
-            }
+            print_rejections(c);
             eprintln!(
                 "wrote {}/samples.jsonl, rejected.jsonl, manifest.json",
                 o.out_dir.display()

@@ -578,6 +578,37 @@ fn wait_asked(sim: &Sim, n: u64) -> u64 {
     asked
 }
 
+/// Wait for job `id` to end, then check it completed with the bytes of `reference` and
+/// every slot decided exactly once.
+fn completes_like(
+    fleet: &Fleet,
+    rt: &tokio::runtime::Runtime,
+    id: &str,
+    reference: &Path,
+    limit: Duration,
+) -> v1::JobStatus {
+    let s = wait_done(fleet, rt, id, limit);
+    assert_eq!(s.state, v1::JobState::Complete as i32);
+    let out = fleet.datasets().join(id);
+    same_dataset(reference, &out);
+    no_id_lost_or_doubled(&out);
+    s
+}
+
+/// Say how long a job took to finish after `fault`, and check the fault came while the
+/// job was young enough to test something.
+fn fault_report(fault: &str, asked_before: u64, s: &v1::JobStatus, since: Instant) {
+    eprintln!(
+        "{fault} after {asked_before} of {} slots were asked: done {:?} after the kill",
+        s.planned,
+        since.elapsed()
+    );
+    assert!(
+        asked_before < s.planned / 2,
+        "the fault came too late to test anything"
+    );
+}
+
 /// Every slot decided exactly once: ids unique across both files, as many as planned.
 fn no_id_lost_or_doubled(out: &Path) {
     let mut ids = std::collections::BTreeSet::new();
@@ -650,16 +681,14 @@ fn cluster_survives_faults() {
     fleet.kill9(&gens[0]);
     fleet.kill9(&vals[0]);
     fleet.spawn("generator", &[]);
-    let s = wait_done(&fleet, &rt, &id, Duration::from_secs(120));
-    eprintln!("kill -9 of a generator and a validator after {} of {} slots were asked: done {:?} after the kill", before, s.planned, t.elapsed());
-    assert!(
-        before < s.planned / 2,
-        "the fault came too late to test anything"
+    let s = completes_like(
+        &fleet,
+        &rt,
+        &id,
+        &reference(&jobs[0]),
+        Duration::from_secs(120),
     );
-    assert_eq!(s.state, v1::JobState::Complete as i32);
-    let out = fleet.datasets().join(&id);
-    same_dataset(&reference(&jobs[0]), &out);
-    no_id_lost_or_doubled(&out);
+    fault_report("kill -9 of a generator and a validator", before, &s, t);
 
     // The coordinator killed and started again: it resumes the job from Redis and the
     // results topic.
@@ -668,42 +697,28 @@ fn cluster_survives_faults() {
     let t = Instant::now();
     fleet.kill9(&coordinator);
     fleet.coordinator();
-    let s = wait_done(&fleet, &rt, &id, Duration::from_secs(120));
-    eprintln!(
-        "coordinator kill -9 and restart after {} of {} slots were asked: done {:?} after the kill",
-        before,
-        s.planned,
-        t.elapsed()
+    let s = completes_like(
+        &fleet,
+        &rt,
+        &id,
+        &reference(&jobs[1]),
+        Duration::from_secs(120),
     );
-    assert!(
-        before < s.planned / 2,
-        "the fault came too late to test anything"
-    );
-    assert_eq!(s.state, v1::JobState::Complete as i32);
-    let out = fleet.datasets().join(&id);
-    same_dataset(&reference(&jobs[1]), &out);
-    no_id_lost_or_doubled(&out);
+    fault_report("coordinator kill -9 and restart", before, &s, t);
 
     // The broker killed and started again on its data (sqlite).
     let id = submit(&fleet, &jobs[2]);
     let before = wait_asked(&sim, 60);
     let t = Instant::now();
     broker.restart();
-    let s = wait_done(&fleet, &rt, &id, Duration::from_secs(180));
-    eprintln!(
-        "broker kill -9 and restart after {} of {} slots were asked: done {:?} after the kill",
-        before,
-        s.planned,
-        t.elapsed()
+    let s = completes_like(
+        &fleet,
+        &rt,
+        &id,
+        &reference(&jobs[2]),
+        Duration::from_secs(180),
     );
-    assert!(
-        before < s.planned / 2,
-        "the fault came too late to test anything"
-    );
-    assert_eq!(s.state, v1::JobState::Complete as i32);
-    let out = fleet.datasets().join(&id);
-    same_dataset(&reference(&jobs[2]), &out);
-    no_id_lost_or_doubled(&out);
+    fault_report("broker kill -9 and restart", before, &s, t);
 
     // SIGTERM to every process mid-job: each drains and exits 0 within its grace
     // period (10 s here); a new fleet finishes the job.
@@ -739,9 +754,11 @@ fn cluster_survives_faults() {
     fleet.coordinator();
     fleet.spawn("generator", &[]);
     fleet.spawn("validator", &[]);
-    let s = wait_done(&fleet, &rt, &id, Duration::from_secs(120));
-    assert_eq!(s.state, v1::JobState::Complete as i32);
-    let out = fleet.datasets().join(&id);
-    same_dataset(&reference(&jobs[3]), &out);
-    no_id_lost_or_doubled(&out);
+    completes_like(
+        &fleet,
+        &rt,
+        &id,
+        &reference(&jobs[3]),
+        Duration::from_secs(120),
+    );
 }

@@ -49,14 +49,13 @@ fn predicted(reasons: &[serde_json::Value]) -> &'static str {
     }
 }
 
-/// (label, predicted) per record id.
-fn score_eval(out: &Path) -> BTreeMap<String, (String, String)> {
-    let data = repo().join("tests/data/eval");
+/// `seedstream score JOB --input <the labeled records> --out OUT`, which must succeed.
+fn score(job: &Path, out: &Path) {
     let o = Command::new(BIN)
         .arg("score")
-        .arg(data.join("job.yaml"))
+        .arg(job)
         .arg("--input")
-        .arg(data.join("records.jsonl"))
+        .arg(repo().join("tests/data/eval/records.jsonl"))
         .arg("--out")
         .arg(out)
         .output()
@@ -66,6 +65,12 @@ fn score_eval(out: &Path) -> BTreeMap<String, (String, String)> {
         "score failed: {}",
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+/// (label, predicted) per record id.
+fn score_eval(out: &Path) -> BTreeMap<String, (String, String)> {
+    let data = repo().join("tests/data/eval");
+    score(&data.join("job.yaml"), out);
     let labels: BTreeMap<String, String> = lines(&data.join("records.jsonl"))
         .into_iter()
         .map(|r| {
@@ -160,16 +165,7 @@ fn report_renders_in_a_browser() {
             &format!("seed_examples: {}/", data.display()),
         );
     std::fs::write(dir.join("job.yaml"), job).unwrap();
-    let o = Command::new(BIN)
-        .arg("score")
-        .arg(dir.join("job.yaml"))
-        .arg("--input")
-        .arg(data.join("records.jsonl"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    score(&dir.join("job.yaml"), &out);
     let o = Command::new(BIN).arg("report").arg(&out).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let summary = String::from_utf8_lossy(&o.stderr);

@@ -255,7 +255,13 @@ impl Assembler {
     }
 
     /// Decide one verdict and write its line; returns whether it was accepted.
-    fn decide(&mut self, v: Verdict) -> Result<bool> {
+    fn decide(&mut self, mut v: Verdict) -> Result<bool> {
+        let plan = plan_slot(
+            &self.job,
+            &self.round,
+            v.candidate.key.shard,
+            v.candidate.key.slot,
+        );
         let t = &mut self.totals;
         t.decided += 1;
         let c = &v.candidate;
@@ -283,10 +289,11 @@ impl Assembler {
                     t.completion_tokens += done.usage.completion_tokens;
                 }
                 if reasons.is_empty() {
+                    // The signature is only needed here: move it out of the verdict.
                     let sig = Signature {
                         exact: v.exact,
-                        minhash: v.minhash.clone(),
-                        embedding: v.embedding.clone(),
+                        minhash: std::mem::take(&mut v.minhash),
+                        embedding: std::mem::take(&mut v.embedding),
                     };
                     if let Some(r) = self.dedup.check(&sig) {
                         reasons.push(r);
@@ -301,26 +308,21 @@ impl Assembler {
                             ),
                         ));
                     }
+                    v.embedding = sig.embedding;
                 }
             }
         }
         let accepted = reasons.is_empty();
         if accepted {
             t.accepted += 1;
-            for (name, s) in &v.scores {
-                let h = t
-                    .scores
-                    .entry(name.clone())
-                    .or_insert_with(|| Histogram::new_with_bounds(1, 10_001, 3).expect("bounds"));
-                let _ = h.record((s.clamp(0.0, 1.0) * 10_000.0).round() as u64 + 1);
-            }
+            crate::manifest::record_scores(&mut t.scores, &v.scores);
         } else {
             t.rejected += 1;
             for r in &reasons {
                 *t.by_reason.entry(r.code.clone()).or_default() += 1;
             }
         }
-        let rec = self.record(&v, &id, (!accepted).then_some(&reasons));
+        let rec = self.record(&v, &id, (!accepted).then_some(&reasons), &plan);
         self.line.clear();
         serde_json::to_writer(&mut self.line, &rec).expect("record serialises");
         self.line.push(b'\n');
@@ -334,15 +336,8 @@ impl Assembler {
                     .iter()
                     .filter_map(|f| done.fields.get(f).and_then(Value::as_str))
                     .collect();
-                let chunk = plan_slot(
-                    &self.job,
-                    &self.round,
-                    v.candidate.key.shard,
-                    v.candidate.key.slot,
-                )
-                .chunk;
                 self.diversity
-                    .add(&text.join("\n"), Some(chunk), &v.embedding);
+                    .add(&text.join("\n"), Some(plan.chunk), &v.embedding);
             }
             self.samples.write(&self.line)?;
             if let Some(s) = &mut self.stream {
@@ -355,10 +350,15 @@ impl Assembler {
     }
 
     /// The output line: task fields at top level, then id, source, scores, provenance.
-    fn record(&self, v: &Verdict, id: &str, reasons: Option<&Vec<Reason>>) -> Value {
+    fn record(
+        &self,
+        v: &Verdict,
+        id: &str,
+        reasons: Option<&Vec<Reason>>,
+        plan: &seedstream_core::plan::SlotPlan,
+    ) -> Value {
         let job = &self.job;
         let c = &v.candidate;
-        let plan = plan_slot(job, &self.round, c.key.shard, c.key.slot);
         let chunk = &job.chunks[plan.chunk];
         let mut m = Map::new();
         if let Ok(done) = &c.outcome {

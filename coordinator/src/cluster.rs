@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use seedstream_core::bus::{Consumer, Delivery};
-use seedstream_core::kafka::{KafkaConfig, Topics};
+use seedstream_core::kafka::{KafkaConfig, KafkaPublisher, Topics};
 use seedstream_core::messages::{ShardTask, Verdict};
 use seedstream_core::redis_state::RedisState;
 use seedstream_core::spec::Job;
@@ -71,22 +71,49 @@ pub fn default_redispatch_after(job: &Job) -> std::time::Duration {
     )
 }
 
+/// What every job of a coordinator shares: the Redis connection, and the producers of
+/// shard tasks and accepted records (each librdkafka client has threads and broker
+/// connections of its own: one per process, not one per job).
+#[derive(Clone)]
+pub struct Shared {
+    state: RedisState,
+    shards: KafkaPublisher<ShardTask>,
+    accepted: KafkaPublisher<Vec<u8>>,
+}
+
+impl Shared {
+    /// Connect to Redis, create the topics if missing, make the producers.
+    pub async fn connect(cfg: &ClusterConfig) -> Result<Shared> {
+        let state = RedisState::connect(&cfg.redis_url, &cfg.redis_prefix, None).await?;
+        let t = &cfg.topics;
+        t.ensure(&cfg.kafka).await?;
+        Ok(Shared {
+            state,
+            shards: cfg.kafka.publisher::<ShardTask>(&t.shards)?,
+            accepted: cfg.kafka.publisher::<Vec<u8>>(&t.accepted)?,
+        })
+    }
+
+    /// The Redis state.
+    pub fn state(&self) -> &RedisState {
+        &self.state
+    }
+}
+
 /// Store `job` for the other nodes and drive it to the end; the dataset goes to
 /// `job.output_dir`, accepted records also to the accepted topic. `progress` is kept
 /// up to date.
 pub async fn run_job(
     job: Arc<Job>,
     cfg: &ClusterConfig,
+    shared: &Shared,
     progress: Arc<Progress>,
     cancel: CancellationToken,
 ) -> Result<Outcome> {
     let started = Instant::now();
-    let state = RedisState::connect(&cfg.redis_url, &cfg.redis_prefix, None).await?;
-    state.put_job(&job.bundle(), &job.id).await?;
+    shared.state.put_job(&job.bundle(), &job.id).await?;
     let t = &cfg.topics;
-    t.ensure(&cfg.kafka).await?;
-    let shard_tx = cfg.kafka.publisher::<ShardTask>(&t.shards)?;
-    let accepted_tx = cfg.kafka.publisher::<Vec<u8>>(&t.accepted)?;
+    let (shard_tx, accepted_tx) = (&shared.shards, &shared.accepted);
     // A group of its own for every run: read the job's verdicts from the beginning.
     // (Wall-clock time and pid: a reused group would resume from its committed offsets
     // and miss verdicts.)
@@ -109,7 +136,7 @@ pub async fn run_job(
     let (result, planned, rounds) = drive(
         &job,
         &mut assembler,
-        &shard_tx,
+        shard_tx,
         &mut verdicts,
         &mut workers,
         &mut publishers,
@@ -118,7 +145,7 @@ pub async fn run_job(
             cfg.redispatch_after
                 .unwrap_or_else(|| default_redispatch_after(&job)),
         ),
-        Some(&accepted_tx),
+        Some(accepted_tx),
         &progress,
         &run_cancel,
         &cancel,

@@ -26,6 +26,24 @@ pub struct RunFacts<'a> {
     pub wall_ms: u64,
 }
 
+/// Add a record's scores (each in [0, 1]) to per-score histograms (value × 10 000 + 1).
+pub fn record_scores(hists: &mut BTreeMap<String, Histogram<u64>>, scores: &BTreeMap<String, f64>) {
+    for (name, s) in scores {
+        let h = hists
+            .entry(name.clone())
+            .or_insert_with(|| Histogram::new_with_bounds(1, 10_001, 3).expect("bounds"));
+        let _ = h.record((s.clamp(0.0, 1.0) * 10_000.0).round() as u64 + 1);
+    }
+}
+
+/// The manifest's `scores` section from those histograms.
+pub fn score_summaries(hists: &BTreeMap<String, Histogram<u64>>) -> BTreeMap<String, Value> {
+    hists
+        .iter()
+        .map(|(k, h)| (k.clone(), summary(h, 10_000.0, 1)))
+        .collect()
+}
+
 fn summary(h: &Histogram<u64>, scale: f64, offset: u64) -> Value {
     if h.is_empty() {
         return json!({"count": 0});
@@ -45,11 +63,7 @@ fn summary(h: &Histogram<u64>, scale: f64, offset: u64) -> Value {
 /// Build the manifest.
 pub fn build(job: &Job, totals: &Totals, facts: &RunFacts<'_>) -> Value {
     let m = &job.spec.model;
-    let scores: BTreeMap<&String, Value> = totals
-        .scores
-        .iter()
-        .map(|(k, h)| (k, summary(h, 10_000.0, 1)))
-        .collect();
+    let scores = score_summaries(&totals.scores);
     let latency = totals
         .latency_us
         .as_ref()

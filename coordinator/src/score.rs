@@ -180,7 +180,8 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
     let mut diversity = Diversity::new(job.chunks.len());
     let mut samples = AtomicFile::create(&out.join("samples.jsonl"))?;
     let mut rejected = AtomicFile::create(&out.join("rejected.jsonl"))?;
-    let mut prepared: HashMap<String, seedstream_validator::PreparedChunk> = HashMap::new();
+    // Prepared once per distinct chunk (a job chunk, or a record's context).
+    let mut prepared: HashMap<&str, seedstream_validator::PreparedChunk> = HashMap::new();
     let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
     let mut scores_h: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
     let (mut accepted, mut rejected_n) = (0u64, 0u64);
@@ -200,7 +201,7 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
             .zip(&chunk_texts)
             .map(|(it, ch)| {
                 let p = prepared
-                    .entry(ch.to_string())
+                    .entry(*ch)
                     .or_insert_with(|| validator.prepare_chunk(ch));
                 validator.score_prepared(&it.fields, p)
             })
@@ -236,12 +237,7 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
             rec.insert("scores".into(), json!(s.scores));
             if reasons.is_empty() {
                 accepted += 1;
-                for (k, v) in &s.scores {
-                    let h = scores_h.entry(k.clone()).or_insert_with(|| {
-                        Histogram::new_with_bounds(1, 10_001, 3).expect("bounds")
-                    });
-                    let _ = h.record((v * 10_000.0).round() as u64 + 1);
-                }
+                crate::manifest::record_scores(&mut scores_h, &s.scores);
                 let text: Vec<&str> = fields
                     .iter()
                     .filter_map(|f| it.fields.get(f).and_then(Value::as_str))
@@ -266,12 +262,6 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
     }
     samples.commit()?;
     rejected.commit()?;
-    let summary = |h: &Histogram<u64>| {
-        let v = |x: u64| x.saturating_sub(1) as f64 / 10_000.0;
-        json!({"count": h.len(), "min": v(h.min()), "p50": v(h.value_at_quantile(0.5)),
-               "p90": v(h.value_at_quantile(0.9)), "max": v(h.max()),
-               "mean": ((h.mean() - 1.0) / 10_000.0 * 10_000.0).round() / 10_000.0})
-    };
     let manifest = json!({
         "manifest_version": crate::manifest::MANIFEST_VERSION,
         "status": "scored",
@@ -295,7 +285,7 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
             "rejected": rejected_n,
             "by_reason": by_reason,
         },
-        "scores": scores_h.iter().map(|(k, h)| (k.clone(), summary(h))).collect::<BTreeMap<_, _>>(),
+        "scores": crate::manifest::score_summaries(&scores_h),
         "diversity": diversity.report(),
         "wall_ms": started.elapsed().as_millis() as u64,
     });

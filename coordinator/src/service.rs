@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use seedstream_core::metrics::{inc, METRICS};
-use seedstream_core::redis_state::RedisState;
 use seedstream_core::spec::{Backend, Job, Overrides};
 use seedstream_core::{Error, Result};
 use seedstream_proto::v1::job_service_server::{JobService, JobServiceServer};
@@ -29,7 +28,7 @@ use tokio_stream::Stream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::cluster::{run_job, ClusterConfig};
+use crate::cluster::{run_job, ClusterConfig, Shared};
 use crate::embedded::Status as EndStatus;
 use crate::progress::Progress;
 
@@ -85,7 +84,7 @@ struct Running {
 
 struct Inner {
     cfg: Config,
-    state: RedisState,
+    shared: Shared,
     running: std::sync::Mutex<HashMap<String, Running>>,
     /// Serialises submissions (the check-then-start of one job id).
     submit: Mutex<()>,
@@ -112,7 +111,8 @@ impl Coordinator {
             return Ok(rx.borrow().clone());
         }
         self.0
-            .state
+            .shared
+            .state()
             .get_status(id)
             .await?
             .ok_or_else(|| Error::UnknownJob(id.to_string()))
@@ -124,8 +124,8 @@ impl Coordinator {
         status.state = JobState::Running as i32;
         status.error.clear();
         status.updated_unix_ms = now_ms();
-        inner.state.set_cancelled(&job.id, false).await?;
-        inner.state.put_status(&status).await?;
+        inner.shared.state().set_cancelled(&job.id, false).await?;
+        inner.shared.state().put_status(&status).await?;
         let (tx, rx) = watch::channel(status.clone());
         let cancel = inner.shutdown.child_token();
         let by_user = Arc::new(AtomicBool::new(false));
@@ -166,6 +166,7 @@ impl Coordinator {
         let run = run_job(
             job.clone(),
             &inner.cfg.cluster,
+            &inner.shared,
             progress.clone(),
             cancel.clone(),
         );
@@ -181,7 +182,7 @@ impl Coordinator {
                         status.updated_unix_ms = now_ms();
                         tx.send_replace(status.clone());
                         // Best effort: the final status is written below, with retries.
-                        if let Err(e) = inner.state.put_status(&status).await {
+                        if let Err(e) = inner.shared.state().put_status(&status).await {
                             tracing::warn!(error = %e, "saving job progress");
                         }
                         last_saved = status.clone();
@@ -225,7 +226,7 @@ impl Coordinator {
         status.updated_unix_ms = now_ms();
         if !shutting_down {
             for attempt in 0..5u32 {
-                match inner.state.put_status(&status).await {
+                match inner.shared.state().put_status(&status).await {
                     Ok(()) => break,
                     Err(e) => {
                         tracing::warn!(error = %e, attempt, "saving the job's final status");
@@ -311,7 +312,7 @@ impl JobService for Coordinator {
                 created: false,
             }));
         }
-        let state = &self.0.state;
+        let state = self.0.shared.state();
         let (status, created) = match state.get_status(&job.id).await.map_err(to_status)? {
             Some(s)
                 if matches!(
@@ -400,7 +401,7 @@ impl JobService for Coordinator {
         req: Request<v1::CancelJobRequest>,
     ) -> std::result::Result<Response<v1::JobStatus>, Status> {
         let id = job_id_of(&req.get_ref().job_id)?.to_string();
-        let state = &self.0.state;
+        let state = self.0.shared.state();
         let running = {
             let running = self.0.running.lock().expect("lock");
             running.get(&id).map(|r| {
@@ -442,7 +443,13 @@ impl JobService for Coordinator {
         req: Request<v1::ListJobsRequest>,
     ) -> std::result::Result<Response<v1::ListJobsResponse>, Status> {
         let limit = req.get_ref().limit as usize;
-        let mut jobs = self.0.state.list_jobs(limit).await.map_err(to_status)?;
+        let mut jobs = self
+            .0
+            .shared
+            .state()
+            .list_jobs(limit)
+            .await
+            .map_err(to_status)?;
         for j in &mut jobs {
             if let Some(rx) = self.running_status(&j.job_id) {
                 *j = rx.borrow().clone();
@@ -459,9 +466,8 @@ pub async fn run(
     shutdown: CancellationToken,
     ready: impl FnOnce(SocketAddr) + Send,
 ) -> Result<()> {
-    let state =
-        RedisState::connect(&cfg.cluster.redis_url, &cfg.cluster.redis_prefix, None).await?;
-    cfg.cluster.topics.ensure(&cfg.cluster.kafka).await?;
+    let shared = Shared::connect(&cfg.cluster).await?;
+    let state = shared.state().clone();
     std::fs::create_dir_all(&cfg.output_root).map_err(|e| Error::io(&cfg.output_root, e))?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -473,7 +479,7 @@ pub async fn run(
     let jobs_stop = CancellationToken::new();
     let coordinator = Coordinator(Arc::new(Inner {
         cfg,
-        state: state.clone(),
+        shared,
         running: Default::default(),
         submit: Mutex::new(()),
         shutdown: jobs_stop.clone(),

@@ -168,16 +168,6 @@ impl EmbedCache {
         self.inner.model()
     }
 
-    /// Distinct texts embedded so far.
-    pub fn len(&self) -> usize {
-        self.seen.lock().expect("lock").len()
-    }
-
-    /// Whether nothing was embedded yet.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// One vector per text, in order.
     pub async fn get(&self, texts: &[&str]) -> Result<Vec<Arc<[f32]>>> {
         let keys: Vec<[u8; 32]> = texts

@@ -92,19 +92,12 @@ impl KafkaConfig {
         Ok(())
     }
 
-    /// Whether the brokers answer a metadata request (readiness). librdkafka's call
-    /// blocks, so it runs on the blocking pool.
-    pub async fn check(&self) -> Result<()> {
-        let cfg = self.base();
-        tokio::task::spawn_blocking(move || {
-            let p: rdkafka::producer::BaseProducer = cfg.create().map_err(|e| kerr("client", e))?;
-            rdkafka::producer::Producer::client(&p)
-                .fetch_metadata(None, Duration::from_secs(3))
-                .map(|_| ())
-                .map_err(|e| kerr("brokers unreachable", e))
-        })
-        .await
-        .map_err(|e| kerr("metadata task", e))?
+    /// A client for readiness checks, made once per process (each librdkafka client
+    /// has threads and broker connections of its own: not something to make per probe).
+    pub fn probe(&self) -> Result<KafkaProbe> {
+        let p: rdkafka::producer::BaseProducer =
+            self.base().create().map_err(|e| kerr("client", e))?;
+        Ok(KafkaProbe(Arc::new(p)))
     }
 
     /// A publisher to `topic`.
@@ -323,6 +316,26 @@ async fn follow_membership(
         }
     }
     membership.leave(&group, &member).await;
+}
+
+/// Checks that the brokers answer (see [`KafkaConfig::probe`]).
+#[derive(Clone)]
+pub struct KafkaProbe(Arc<rdkafka::producer::BaseProducer>);
+
+impl KafkaProbe {
+    /// Whether the brokers answer a metadata request. librdkafka's call blocks, so it
+    /// runs on the blocking pool.
+    pub async fn check(&self) -> Result<()> {
+        let p = self.0.clone();
+        tokio::task::spawn_blocking(move || {
+            rdkafka::producer::Producer::client(p.as_ref())
+                .fetch_metadata(None, Duration::from_secs(3))
+                .map(|_| ())
+                .map_err(|e| kerr("brokers unreachable", e))
+        })
+        .await
+        .map_err(|e| kerr("metadata task", e))?
+    }
 }
 
 /// Topic names, shared by every process of a deployment.

@@ -93,7 +93,7 @@ impl RedisState {
     /// Record a job's status and register it (idempotent).
     pub async fn put_status(&self, status: &v1::JobStatus) -> Result<()> {
         let mut c = self.conn.clone();
-        let key = format!("{}:job:{}:status", self.prefix, status.job_id);
+        let key = self.status_key(&status.job_id);
         redis::pipe()
             .atomic()
             .set(key, prost::Message::encode_to_vec(status))
@@ -113,7 +113,7 @@ impl RedisState {
     pub async fn get_status(&self, job_id: &str) -> Result<Option<v1::JobStatus>> {
         let mut c = self.conn.clone();
         let bytes: Option<Vec<u8>> = c
-            .get(format!("{}:job:{job_id}:status", self.prefix))
+            .get(self.status_key(job_id))
             .await
             .map_err(|e| rerr("GET status", e))?;
         bytes
@@ -132,13 +132,24 @@ impl RedisState {
             .zrevrange(self.registry_key(), 0, stop)
             .await
             .map_err(|e| rerr("ZREVRANGE jobs", e))?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(s) = self.get_status(&id).await? {
-                out.push(s);
-            }
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        // One round trip for every status.
+        let keys: Vec<String> = ids.iter().map(|id| self.status_key(id)).collect();
+        let blobs: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut c)
+            .await
+            .map_err(|e| rerr("MGET statuses", e))?;
+        ids.iter()
+            .zip(blobs)
+            .filter_map(|(id, b)| b.map(|b| (id, b)))
+            .map(|(id, b)| {
+                <v1::JobStatus as prost::Message>::decode(b.as_slice())
+                    .map_err(|e| rerr(&format!("status of job {id} is unreadable"), e))
+            })
+            .collect()
     }
 
     /// Mark a job cancelled (generators drop its work) or clear the mark.
@@ -169,6 +180,10 @@ impl RedisState {
             .await
             .map(|_| ())
             .map_err(|e| rerr("PING", e))
+    }
+
+    fn status_key(&self, job_id: &str) -> String {
+        format!("{}:job:{job_id}:status", self.prefix)
     }
 
     fn members_key(&self, group: &str) -> String {

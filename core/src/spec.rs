@@ -1015,6 +1015,22 @@ impl Job {
     }
 }
 
+/// The API key in the environment variable `var` names (`model.api_key_env`,
+/// `validate.semantic.api_key_env`), looked up with `lookup`; `Err` says which variable
+/// is unset or empty.
+pub fn api_key(
+    var: Option<&str>,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> std::result::Result<Option<String>, String> {
+    match var {
+        None => Ok(None),
+        Some(v) => match lookup(v) {
+            Some(k) if !k.is_empty() => Ok(Some(k)),
+            _ => Err(format!("environment variable {v} is not set")),
+        },
+    }
+}
+
 /// Parse the YAML text of a job file, naming the field and line of any problem.
 pub fn parse_spec(job_file: &Path, text: &str) -> Result<JobSpec> {
     let de = serde_yaml::Deserializer::from_str(text);

@@ -76,14 +76,10 @@ impl Generators for ClusterJobs {
                 "job {job_id}: cluster generators serve OpenAI-compatible endpoints only"
             )));
         }
-        let api_key = match &model.api_key_env {
-            Some(var) => Some(self.env.get(var).cloned().ok_or_else(|| {
-                Error::Endpoint(format!(
-                    "job {job_id}: environment variable {var} is not set on this generator"
-                ))
-            })?),
-            None => None,
-        };
+        let api_key = seedstream_core::spec::api_key(model.api_key_env.as_deref(), |v| {
+            self.env.get(v).cloned()
+        })
+        .map_err(|e| Error::Endpoint(format!("job {job_id}: {e} on this generator")))?;
         let gen = Generator::new(
             job.clone(),
             Backend::Remote(EndpointPool::new(model, api_key)),

@@ -12,7 +12,7 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 use crate::{Error, Result};
 
 /// Tokens per text beyond which the text is cut (the model was trained at 256).
-pub const MAX_TOKENS: usize = 256;
+const MAX_TOKENS: usize = 256;
 
 /// The embedding model, loaded once; `embed` may be called from several threads.
 pub struct MiniLm {
@@ -32,9 +32,6 @@ fn err(what: &str, e: impl std::fmt::Display) -> Error {
 }
 
 impl MiniLm {
-    /// Output width.
-    pub const DIM: usize = 384;
-
     /// Load from a directory holding `model.safetensors`, `tokenizer.json`, `config.json`.
     pub fn load(dir: &Path) -> Result<MiniLm> {
         let read = |name: &str| {

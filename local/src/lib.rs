@@ -32,10 +32,8 @@ mod tokenizer;
 
 use std::path::PathBuf;
 
-pub use embed::{MiniLm, MAX_TOKENS as EMBED_MAX_TOKENS};
-pub use fetch::{
-    default_cache_dir, ensure_default_model, ensure_embedder, DEFAULT_MODEL_FILE, EMBEDDER_DIR,
-};
+pub use embed::MiniLm;
+pub use fetch::{default_cache_dir, ensure_default_model, ensure_embedder, DEFAULT_MODEL_FILE};
 pub use model::LocalModel;
 
 /// Sampling parameters for one generation.

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -56,28 +56,23 @@ pub struct EmbedEnv {
     pub env: HashMap<String, String>,
 }
 
-/// The local model, loaded once per process.
-static LOCAL: Mutex<Option<Arc<seedstream_local::MiniLm>>> = Mutex::new(None);
-static LOADING: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
+/// The local model, loaded once per process (the first job that needs it waits).
+static LOCAL: tokio::sync::OnceCell<Arc<seedstream_local::MiniLm>> =
+    tokio::sync::OnceCell::const_new();
 
 async fn local_model(cache_dir: PathBuf) -> Result<Arc<seedstream_local::MiniLm>> {
-    let _one = LOADING
-        .get_or_init(|| tokio::sync::Mutex::new(()))
-        .lock()
-        .await;
-    if let Some(m) = LOCAL.lock().expect("lock").clone() {
-        return Ok(m);
-    }
-    let m = tokio::task::spawn_blocking(move || {
-        let dir = seedstream_local::ensure_embedder(&cache_dir)?;
-        seedstream_local::MiniLm::load(&dir)
-    })
-    .await
-    .map_err(|e| Error::Endpoint(format!("loading the embedding model: {e}")))?
-    .map_err(|e| Error::Endpoint(format!("loading the embedding model: {e}")))?;
-    let m = Arc::new(m);
-    *LOCAL.lock().expect("lock") = Some(m.clone());
-    Ok(m)
+    LOCAL
+        .get_or_try_init(|| async move {
+            tokio::task::spawn_blocking(move || {
+                let dir = seedstream_local::ensure_embedder(&cache_dir)?;
+                seedstream_local::MiniLm::load(&dir).map(Arc::new)
+            })
+            .await
+            .map_err(|e| Error::Endpoint(format!("loading the embedding model: {e}")))?
+            .map_err(|e| Error::Endpoint(format!("loading the embedding model: {e}")))
+        })
+        .await
+        .cloned()
 }
 
 /// The embedder a job asks for (`None`: semantic checks off).
@@ -87,14 +82,10 @@ pub async fn embedder_for(spec: &SemanticSpec, env: &EmbedEnv) -> Result<Option<
         EmbedBackend::Local => Arc::new(LocalEmbedder(local_model(env.cache_dir.clone()).await?)),
         EmbedBackend::Endpoint => {
             let url = spec.endpoint.as_deref().unwrap_or_default();
-            let key = match &spec.api_key_env {
-                Some(var) => Some(env.env.get(var).cloned().ok_or_else(|| {
-                    Error::Endpoint(format!(
-                        "validate.semantic.api_key_env: environment variable {var} is not set"
-                    ))
-                })?),
-                None => None,
-            };
+            let key = seedstream_core::spec::api_key(spec.api_key_env.as_deref(), |v| {
+                env.env.get(v).cloned()
+            })
+            .map_err(|e| Error::Endpoint(format!("validate.semantic.api_key_env: {e}")))?;
             Arc::new(RemoteEmbedder::new(
                 url,
                 &spec.model,
@@ -202,11 +193,6 @@ impl Semantic {
     /// The embedding model's name.
     pub fn model(&self) -> &str {
         self.cache.model()
-    }
-
-    /// The cache (for dataset-level metrics).
-    pub fn cache(&self) -> &Arc<EmbedCache> {
-        &self.cache
     }
 
     fn field<'a>(&self, fields: &'a Map<String, Value>, i: Option<usize>) -> Option<&'a str> {

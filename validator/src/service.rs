@@ -63,11 +63,6 @@ impl JobScorer {
         self.semantic.is_some()
     }
 
-    /// The semantic checks, if on.
-    pub fn semantic(&self) -> Option<&Semantic> {
-        self.semantic.as_ref()
-    }
-
     fn chunk_of(&self, c: &Candidate) -> usize {
         let round = RoundPlan {
             round: c.key.round,
@@ -79,9 +74,14 @@ impl JobScorer {
 
     /// Score one candidate against its chunk with the lexical per-record checks.
     pub fn score(&self, c: Candidate) -> Verdict {
+        let chunk = self.chunk_of(&c);
+        self.score_in(c, chunk)
+    }
+
+    /// [`JobScorer::score`] with the candidate's chunk already known.
+    fn score_in(&self, c: Candidate, chunk: usize) -> Verdict {
         match &c.outcome {
             Ok(done) => {
-                let chunk = self.chunk_of(&c);
                 let prepared = self.chunks[chunk]
                     .get_or_init(|| self.validator.prepare_chunk(&self.job.chunks[chunk].text));
                 let s = self.validator.score_prepared(&done.fields, prepared);
@@ -108,7 +108,13 @@ impl JobScorer {
     /// Score candidates of this job: the lexical checks, then, when on, the semantic
     /// ones for the whole batch at once (one embedding call for the texts not cached).
     pub async fn score_batch(&self, cs: Vec<Candidate>) -> Result<Vec<Verdict>> {
-        let mut out: Vec<Verdict> = cs.into_iter().map(|c| self.score(c)).collect();
+        // Each slot's chunk is planned once, for both kinds of checks.
+        let chunks: Vec<usize> = cs.iter().map(|c| self.chunk_of(c)).collect();
+        let mut out: Vec<Verdict> = cs
+            .into_iter()
+            .zip(&chunks)
+            .map(|(c, &ch)| self.score_in(c, ch))
+            .collect();
         let Some(sem) = &self.semantic else {
             return Ok(out);
         };
@@ -118,10 +124,7 @@ impl JobScorer {
         if todo.is_empty() {
             return Ok(out);
         }
-        let chunks: Vec<usize> = todo
-            .iter()
-            .map(|&i| self.chunk_of(&out[i].candidate))
-            .collect();
+        let chunks: Vec<usize> = todo.iter().map(|&i| chunks[i]).collect();
         let items: Vec<(&serde_json::Map<String, serde_json::Value>, &str)> = todo
             .iter()
             .zip(&chunks)
