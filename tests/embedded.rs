@@ -545,3 +545,183 @@ fn endpoint_without_structured_output_is_asked_in_plain_text() {
         "every request was refused first: {s}"
     );
 }
+
+/// The LLM judge against a second simulator acting as judge (its ratings are word overlap,
+/// not a model: this tests the plumbing, not a judge's quality). The judge endpoint
+/// throws 429s, 500s and malformed replies, and words its verdicts four ways.
+#[test]
+fn llm_judge_rates_every_record_through_the_cache() {
+    let rate = 0.15;
+    let sim = Sim::start(&["--latency-ms", "1", "--bad-off-topic", &rate.to_string()]);
+    let judge = Sim::start(&[
+        "--latency-ms",
+        "1",
+        "--fault-429",
+        "0.08",
+        "--fault-500",
+        "0.05",
+        "--fault-malformed",
+        "0.1",
+    ]);
+    let rates = seedstream_sim::BadRates {
+        off_topic: rate,
+        ..seedstream_sim::BadRates::uniform(0.0)
+    };
+    let dir = tempdir("judge");
+    let extra = format!(
+        "validate:\n  judge:\n    endpoints: [\"{}\"]\n    model: judge-sim\n    max_retries: 8\n",
+        judge.url
+    );
+    let job = write_job(&dir, "judged", 80, "", &extra);
+    let out = dir.join("out");
+    let o = run_job(&job, &out, &sim.url, &[]);
+    assert!(o.status.success());
+    let m = manifest(&out);
+    let accepted = lines(&out.join("samples.jsonl"));
+    let rejected = lines(&out.join("rejected.jsonl"));
+    assert_eq!(accepted.len(), 80);
+
+    // Every decided record was rated once (no judge failures), and replies that did not
+    // parse were retried and counted.
+    let js = judge.stats();
+    let rated = js["judge_ratings"].as_u64().unwrap();
+    assert_eq!(rated, js["distinct_requests"].as_u64().unwrap());
+    assert_eq!(js["requests_total"], m["judge"]["requests"], "{m}");
+    assert!(
+        m["judge"]["retries_unparseable"].as_u64().unwrap() > 0,
+        "{m}"
+    );
+    assert!(m["judge"]["retries_429"].as_u64().unwrap() > 0, "{m}");
+    assert_eq!(m["judge"]["failures"], 0, "{m}");
+    assert_eq!(m["validation"]["judge"]["min_faithfulness"], 4);
+    for r in &accepted {
+        let s = &r["scores"];
+        assert!(s["judge_faithfulness"].as_f64().unwrap() >= 0.75, "{r}");
+        assert!(s["judge_relevance"].as_f64().unwrap() >= 0.5, "{r}");
+    }
+    // Off-topic samples are rejected by the judge's verdict, naming its rating.
+    let mut off_topic = 0;
+    for r in &rejected {
+        let seed = r["provenance"]["seed"].as_u64().unwrap();
+        let codes: Vec<&str> = r["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["code"].as_str().unwrap())
+            .collect();
+        if codes.contains(&"over_target") {
+            continue;
+        }
+        assert!(r["scores"]["judge_faithfulness"].is_number(), "{r}");
+        if seedstream_sim::injected_kind(seed, &rates).is_some() {
+            off_topic += 1;
+            let detail = r["reasons"].to_string();
+            assert!(
+                detail.contains("judge rated relevance 1/5"),
+                "an off-topic sample not rejected by the judge: {r}"
+            );
+        }
+    }
+    assert!(off_topic >= 5, "too few off-topic samples: {off_topic}");
+    let off_topic_accepted = accepted
+        .iter()
+        .filter(|r| {
+            seedstream_sim::injected_kind(r["provenance"]["seed"].as_u64().unwrap(), &rates)
+                .is_some()
+        })
+        .count();
+    assert_eq!(off_topic_accepted, 0);
+    assert_eq!(
+        rated as usize,
+        accepted.len() + rejected.len(),
+        "one verdict per record"
+    );
+
+    // A rerun pays neither the generator nor the judge again, and gives the same bytes.
+    let before = read(&out.join("samples.jsonl"));
+    sim.reset();
+    judge.reset();
+    assert!(run_job(&job, &out, &sim.url, &[]).status.success());
+    assert_eq!(sim.requests(), 0);
+    assert_eq!(
+        judge.requests(),
+        0,
+        "judge verdicts must come from the cache"
+    );
+    assert_eq!(read(&out.join("samples.jsonl")), before);
+    assert_eq!(
+        manifest(&out)["judge"]["cache_hits"].as_u64().unwrap(),
+        rated
+    );
+
+    // `seedstream score` asks the judge the same question (same bytes, same rating) and
+    // caches the verdicts beside its output: scoring again pays nothing.
+    let score = |to: &Path| {
+        let o = Command::new(BIN)
+            .arg("score")
+            .arg(&job)
+            .arg("--input")
+            .arg(out.join("samples.jsonl"))
+            .arg("--out")
+            .arg(to)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let scored = dir.join("scored");
+    judge.reset();
+    score(&scored);
+    assert_eq!(judge.stats()["judge_ratings"].as_u64().unwrap(), 80);
+    let rescored = lines(&scored.join("samples.jsonl"));
+    assert_eq!(rescored.len(), 80);
+    for (a, b) in accepted.iter().zip(&rescored) {
+        assert_eq!(
+            a["scores"]["judge_faithfulness"],
+            b["scores"]["judge_faithfulness"]
+        );
+    }
+    judge.reset();
+    score(&scored);
+    assert_eq!(judge.requests(), 0);
+}
+
+/// A judge that never answers: every record is rejected with `judge_failed` and its last
+/// error, none is dropped, and the job ends with its budget spent (exit 3).
+#[test]
+fn failing_judge_rejects_with_a_reason_and_loses_nothing() {
+    let sim = Sim::start(&["--latency-ms", "1"]);
+    let judge = Sim::start(&["--latency-ms", "1", "--fault-500", "1"]);
+    let dir = tempdir("judge-down");
+    let extra = format!(
+        "max_slots: 24\nvalidate:\n  judge:\n    endpoints: [\"{}\"]\n    max_retries: 1\n",
+        judge.url
+    );
+    let job = write_job(&dir, "judge-down", 20, "", &extra);
+    let out = dir.join("out");
+    let o = run_job(&job, &out, &sim.url, &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(lines(&out.join("samples.jsonl")).is_empty());
+    let rejected = lines(&out.join("rejected.jsonl"));
+    let m = manifest(&out);
+    assert_eq!(
+        rejected.len() as u64,
+        m["counts"]["decided"].as_u64().unwrap()
+    );
+    assert!(!rejected.is_empty());
+    for r in &rejected {
+        let reasons = r["reasons"].to_string();
+        assert!(
+            reasons.contains("judge_failed") && reasons.contains("500"),
+            "{r}"
+        );
+    }
+    assert_eq!(
+        m["judge"]["failures"].as_u64().unwrap(),
+        rejected.len() as u64
+    );
+}

@@ -160,6 +160,7 @@ pub async fn run_job(
         planned,
         rounds,
         Default::default(),
+        Default::default(),
         started,
     )
 }

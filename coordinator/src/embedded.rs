@@ -99,7 +99,7 @@ pub async fn run(
 
     let capacity = backend.capacity();
     let gen = Generator::new(job.clone(), backend, state.clone());
-    let scorer = JobScorer::for_spec(job.clone(), &opts.embed).await?;
+    let scorer = JobScorer::for_spec(job.clone(), &opts.embed, state.clone()).await?;
 
     let (shard_tx, shard_rx) = inproc::topic::<ShardTask>(64);
     let (cand_tx, cand_rx) = inproc::topic::<Candidate>(256.max(capacity));
@@ -188,6 +188,7 @@ pub async fn run(
         planned,
         rounds,
         gen.pool().map(|p| p.stats.snapshot()).unwrap_or_default(),
+        scorer.judge_stats().unwrap_or_default(),
         started,
     )
 }
@@ -199,6 +200,7 @@ pub fn finish(
     planned: u64,
     rounds: u32,
     client: std::collections::BTreeMap<&'static str, u64>,
+    judge: std::collections::BTreeMap<&'static str, u64>,
     started: Instant,
 ) -> Result<Outcome> {
     let out_dir = assembler.dir().to_path_buf();
@@ -216,6 +218,7 @@ pub fn finish(
         planned,
         rounds,
         client,
+        judge,
         wall_ms: started.elapsed().as_millis() as u64,
     };
     let manifest = manifest::build(job, &totals, &facts);

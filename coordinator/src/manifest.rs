@@ -22,6 +22,9 @@ pub struct RunFacts<'a> {
     pub rounds: u32,
     /// Endpoint client counters (requests, retries by kind, failures).
     pub client: BTreeMap<&'static str, u64>,
+    /// The LLM judge's counters (requests, retries, failures, cache hits); empty when no
+    /// judge ran in this process.
+    pub judge: BTreeMap<&'static str, u64>,
     /// Wall time of the run.
     pub wall_ms: u64,
 }
@@ -93,6 +96,11 @@ pub fn build(job: &Job, totals: &Totals, facts: &RunFacts<'_>) -> Value {
                 seedstream_core::spec::EmbedBackend::Local => "all-MiniLM-L6-v2".to_string(),
                 _ => job.spec.validate.semantic.model.clone(),
             }),
+            "judge": (!job.spec.validate.judge.is_off()).then(|| json!({
+                "model": job.spec.validate.judge.model,
+                "min_faithfulness": job.spec.validate.judge.min_faithfulness,
+                "min_relevance": job.spec.validate.judge.min_relevance,
+            })),
         },
         "model": {
             "backend": m.backend,
@@ -119,6 +127,7 @@ pub fn build(job: &Job, totals: &Totals, facts: &RunFacts<'_>) -> Value {
             "completion": totals.completion_tokens,
         },
         "endpoint": facts.client,
+        "judge": (!facts.judge.is_empty()).then_some(&facts.judge),
         "latency_ms": latency,
         "wall_ms": facts.wall_ms,
     })

@@ -17,7 +17,9 @@ use serde_json::{json, Map, Value};
 
 use seedstream_core::record::Reason;
 use seedstream_core::spec::Job;
+use seedstream_core::state::{RedbState, StateStore};
 use seedstream_core::{Error, Result};
+use seedstream_validator::judge::judge_for;
 use seedstream_validator::semantic::{embedder_for, EmbedEnv, Semantic};
 use seedstream_validator::{DedupIndex, Signature, Validator};
 
@@ -176,6 +178,22 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
     let semantic = embedder_for(&spec.semantic, env)
         .await?
         .map(|e| Semantic::new(e, &spec.semantic, fields));
+    // The judge's verdicts are cached beside the output, so scoring again pays nothing.
+    let state_cancel = tokio_util::sync::CancellationToken::new();
+    let _stop_state = state_cancel.clone().drop_guard();
+    let state = if spec.judge.is_off() {
+        None
+    } else {
+        Some(RedbState::open(
+            &out.join(".seedstream").join("cache.redb"),
+            std::time::Duration::from_millis(500),
+            state_cancel.clone(),
+        )?)
+    };
+    let judge = match &state {
+        Some(st) => judge_for(&spec.judge, fields, env, st.clone())?,
+        None => None,
+    };
     let mut dedup = DedupIndex::new(spec);
     let mut diversity = Diversity::new(job.chunks.len());
     let mut samples = AtomicFile::create(&out.join("samples.jsonl"))?;
@@ -217,6 +235,17 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
                 let sc = &mut scored[i];
                 sem.apply(&s, &mut sc.scores, &mut sc.reasons);
                 embeddings[i] = s.embedding;
+            }
+        }
+        if let Some(judge) = &judge {
+            let pairs: Vec<(&Map<String, Value>, &str)> = batch
+                .iter()
+                .zip(&chunk_texts)
+                .map(|(it, ch)| (&it.fields, *ch))
+                .collect();
+            for (i, r) in judge.rate(&pairs).await?.iter().enumerate() {
+                let sc = &mut scored[i];
+                judge.apply(r, &mut sc.scores, &mut sc.reasons);
             }
         }
         for ((it, s), emb) in batch.iter().zip(scored).zip(embeddings) {
@@ -262,6 +291,9 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
     }
     samples.commit()?;
     rejected.commit()?;
+    if let Some(st) = &state {
+        st.flush().await?;
+    }
     let manifest = json!({
         "manifest_version": crate::manifest::MANIFEST_VERSION,
         "status": "scored",
@@ -278,6 +310,11 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
         "validation": {
             "semantic": spec.semantic.backend,
             "embedding_model": semantic.as_ref().map(|s| s.model().to_string()),
+            "judge": judge.as_ref().map(|_| json!({
+                "model": spec.judge.model,
+                "min_faithfulness": spec.judge.min_faithfulness,
+                "min_relevance": spec.judge.min_relevance,
+            })),
         },
         "counts": {
             "records": items.len(),
@@ -287,6 +324,7 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
         },
         "scores": crate::manifest::score_summaries(&scores_h),
         "diversity": diversity.report(),
+        "judge": judge.as_ref().map(|j| j.stats()),
         "wall_ms": started.elapsed().as_millis() as u64,
     });
     let mut bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");

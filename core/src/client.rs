@@ -171,6 +171,19 @@ impl EndpointPool {
         fields: &[String],
         cancel: &CancellationToken,
     ) -> Result<Completion, Failure> {
+        let extract = |content: &str| task_fields(content, fields);
+        self.complete_with(body, key, &extract, cancel).await
+    }
+
+    /// [`EndpointPool::complete`] with the caller's reading of the reply's content
+    /// (`Err`: the reply is unusable, and the request is retried like a malformed one).
+    pub async fn complete_with(
+        &self,
+        body: bytes::Bytes,
+        key: &[u8; 32],
+        extract: &Extract<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<Completion, Failure> {
         let mut jitter = u64::from_le_bytes(key[..8].try_into().expect("8 bytes")) | 1;
         let mut last = String::new();
         let mut last_kind = "";
@@ -193,7 +206,7 @@ impl EndpointPool {
                     body.clone()
                 };
                 let out = tokio::select! {
-                    o = self.attempt(ep, send, plain, fields) => o,
+                    o = self.attempt(ep, send, plain, extract) => o,
                     _ = cancel.cancelled() => Attempt::Fatal("cancelled".into()),
                 };
                 ep.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -292,7 +305,7 @@ impl EndpointPool {
         ep: &Endpoint,
         body: bytes::Bytes,
         sent_plain: bool,
-        fields: &[String],
+        extract: &Extract<'_>,
     ) -> Attempt {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let mut rb = self
@@ -375,7 +388,7 @@ impl EndpointPool {
             }
             return Attempt::Fatal(detail);
         }
-        match parse_reply(&bytes, fields) {
+        match parse_reply_with(&bytes, extract) {
             Ok(c) => Attempt::Done(c),
             Err(detail) => Attempt::Retry {
                 kind: "unparseable",
@@ -409,8 +422,27 @@ struct ReplyUsage {
     completion_tokens: u64,
 }
 
+/// How a caller reads a reply's content into fields (`Err` says why it cannot).
+pub type Extract<'a> =
+    dyn Fn(&str) -> Result<serde_json::Map<String, serde_json::Value>, String> + Sync + 'a;
+
 /// Parse an OpenAI chat completion body into the task fields.
 pub fn parse_reply(body: &[u8], fields: &[String]) -> Result<Completion, String> {
+    parse_reply_with(body, &|content: &str| task_fields(content, fields))
+}
+
+fn task_fields(
+    content: &str,
+    fields: &[String],
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    extract_fields(content, fields).ok_or_else(|| {
+        let cut: String = content.chars().take(120).collect();
+        format!("no JSON object with the task fields in the reply: {cut:?}")
+    })
+}
+
+/// Parse an OpenAI chat completion body, its content read by `extract`.
+pub fn parse_reply_with(body: &[u8], extract: &Extract<'_>) -> Result<Completion, String> {
     let reply: Reply =
         serde_json::from_slice(body).map_err(|e| format!("reply is not a chat completion: {e}"))?;
     let content = reply
@@ -418,10 +450,7 @@ pub fn parse_reply(body: &[u8], fields: &[String]) -> Result<Completion, String>
         .first()
         .and_then(|c| c.message.content.as_deref())
         .ok_or_else(|| "reply has no choices[0].message.content".to_string())?;
-    let fields = extract_fields(content, fields).ok_or_else(|| {
-        let cut: String = content.chars().take(120).collect();
-        format!("no JSON object with the task fields in the reply: {cut:?}")
-    })?;
+    let fields = extract(content)?;
     let usage = reply
         .usage
         .map(|u| Usage {

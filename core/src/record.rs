@@ -43,6 +43,8 @@ pub mod codes {
     pub const ENDPOINT_FAILED: &str = "endpoint_failed";
     /// The reply held no JSON object with the task fields after every retry.
     pub const UNPARSEABLE: &str = "unparseable";
+    /// The LLM judge gave no usable verdict after every retry.
+    pub const JUDGE_FAILED: &str = "judge_failed";
     /// The prompt template failed on this slot's data.
     pub const PROMPT: &str = "prompt_error";
     /// Valid, but the job already had its target of records earlier in canonical order.

@@ -298,6 +298,86 @@ pub struct ValidateSpec {
     /// fingerprint.)
     #[serde(default, skip_serializing_if = "SemanticSpec::is_off")]
     pub semantic: SemanticSpec,
+    /// An LLM judge rating faithfulness and relevance with a rubric (off unless it has
+    /// endpoints; left out of the serialised spec while off).
+    #[serde(default, skip_serializing_if = "JudgeSpec::is_off")]
+    pub judge: JudgeSpec,
+}
+
+/// An LLM judge: an OpenAI-compatible endpoint rates each record's faithfulness to its
+/// source and its relevance on a 1–5 rubric. Verdicts go through the response cache.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JudgeSpec {
+    /// Base URLs of OpenAI-compatible endpoints; none (the default): no judge.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// Model name sent in requests.
+    #[serde(default = "defaults::model_name")]
+    pub model: String,
+    /// Environment variable holding the API key (never logged).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Judge requests in flight per endpoint, per validator.
+    #[serde(default = "defaults::concurrency")]
+    pub concurrency: usize,
+    /// Per-request timeout.
+    #[serde(default = "defaults::timeout_ms")]
+    pub timeout_ms: u64,
+    /// Retries after the first attempt (429, 5xx, timeouts, verdicts that do not parse).
+    #[serde(default = "defaults::max_retries")]
+    pub max_retries: u32,
+    /// Most completion tokens per verdict.
+    #[serde(default = "defaults::judge_max_tokens")]
+    pub max_tokens: u32,
+    /// Lowest faithfulness rating kept (1–5; 4: every claim supported by the source).
+    #[serde(default = "defaults::judge_min_faithfulness")]
+    pub min_faithfulness: u8,
+    /// Lowest relevance rating kept (1–5; 3: about the source and answers its question).
+    #[serde(default = "defaults::judge_min_relevance")]
+    pub min_relevance: u8,
+}
+
+impl JudgeSpec {
+    /// No judge runs.
+    pub fn is_off(&self) -> bool {
+        self.endpoints.is_empty()
+    }
+
+    /// The judge as a model to call: temperature 0, the default backoff.
+    pub fn model_spec(&self) -> ModelSpec {
+        ModelSpec {
+            backend: Backend::Openai,
+            endpoints: self.endpoints.clone(),
+            name: self.model.clone(),
+            api_key_env: self.api_key_env.clone(),
+            temperature: 0.0,
+            top_p: 1.0,
+            max_tokens: self.max_tokens,
+            concurrency: self.concurrency,
+            timeout_ms: self.timeout_ms,
+            max_retries: self.max_retries,
+            backoff_base_ms: defaults::backoff_base_ms(),
+            backoff_max_ms: defaults::backoff_max_ms(),
+            gguf: None,
+        }
+    }
+}
+
+impl Default for JudgeSpec {
+    fn default() -> Self {
+        Self {
+            endpoints: Vec::new(),
+            model: defaults::model_name(),
+            api_key_env: None,
+            concurrency: defaults::concurrency(),
+            timeout_ms: defaults::timeout_ms(),
+            max_retries: defaults::max_retries(),
+            max_tokens: defaults::judge_max_tokens(),
+            min_faithfulness: defaults::judge_min_faithfulness(),
+            min_relevance: defaults::judge_min_relevance(),
+        }
+    }
 }
 
 /// Where embeddings come from.
@@ -473,6 +553,15 @@ mod defaults {
     }
     pub(super) fn near_duplicate_cosine() -> f64 {
         0.8
+    }
+    pub(super) fn judge_max_tokens() -> u32 {
+        200
+    }
+    pub(super) fn judge_min_faithfulness() -> u8 {
+        4
+    }
+    pub(super) fn judge_min_relevance() -> u8 {
+        3
     }
 }
 
@@ -850,6 +939,35 @@ impl Job {
                 }
             }
         }
+        let j = &v.judge;
+        for (i, url) in j.endpoints.iter().enumerate() {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(bad(
+                    &format!("validate.judge.endpoints[{i}]"),
+                    format!("invalid URL {url:?}: expected http://host:port"),
+                ));
+            }
+        }
+        for (field, x) in [
+            ("validate.judge.min_faithfulness", j.min_faithfulness),
+            ("validate.judge.min_relevance", j.min_relevance),
+        ] {
+            if !(1..=5).contains(&x) {
+                return Err(bad(field, format!("expected 1 to 5, found {x}")));
+            }
+        }
+        for (field, x) in [
+            ("validate.judge.concurrency", j.concurrency as u64),
+            ("validate.judge.timeout_ms", j.timeout_ms),
+            ("validate.judge.max_tokens", u64::from(j.max_tokens)),
+        ] {
+            if x == 0 {
+                return Err(bad(field, "expected at least 1".into()));
+            }
+        }
+        if j.model.is_empty() {
+            return Err(bad("validate.judge.model", "expected a model name".into()));
+        }
         if v.diversity.minhash_permutations == 0 || v.diversity.shingle_words == 0 {
             return Err(bad(
                 "validate.diversity",
@@ -1071,6 +1189,14 @@ fn fingerprint(
     s.validate.semantic.endpoint = None;
     s.validate.semantic.api_key_env = None;
     s.validate.semantic.batch_size = 0;
+    // Whether a judge runs decides the data; where it runs does not.
+    if !s.validate.judge.is_off() {
+        s.validate.judge.endpoints = vec![String::new()];
+    }
+    s.validate.judge.api_key_env = None;
+    s.validate.judge.concurrency = 0;
+    s.validate.judge.timeout_ms = 0;
+    s.validate.judge.max_retries = 0;
     // The model file decides the data, wherever it lives.
     s.model.gguf = s
         .model

@@ -15,13 +15,17 @@
 //! - replies wrapped in prose, for the "first JSON object in the text" fallback;
 //! - bad samples (off-topic, copied, near-duplicate, invented number, PII) at set rates,
 //!   with the ground truth computable from the seed ([`injected_kind`], [`effective_kind`]);
+//! - seedstream's LLM-judge requests, answered by a word-overlap rating in varied reply
+//!   shapes (a stand-in to test the judge's plumbing, not a judge);
 //! - `GET /stats` and `POST /stats/reset` for assertions on what the server saw.
 //!
 //! Layout:
 //! - `server.rs`: [`SimArgs`], [`run`], [`serve`], the HTTP handlers, faults and stats
 //! - `sample.rs`: [`sample`], [`injected_kind`], [`BadRates`], [`BadKind`]
+//! - `judge.rs`: the simulated judge
 //! - `rng.rs`: a portable splitmix64 RNG and FNV-1a
 
+mod judge;
 mod rng;
 mod sample;
 mod server;

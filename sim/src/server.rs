@@ -9,7 +9,8 @@
 //! 4. otherwise wait for a slot (at most `max_concurrency` served at once, the rest queue,
 //!    like requests waiting for a GPU batch), then `latency_ms` + jitter;
 //! 5. `500`, a malformed `200`, or the completion: [`crate::sample`] of the prompt's
-//!    `<document>` block, optionally wrapped in prose.
+//!    `<document>` block, optionally wrapped in prose; or, for a judge request (one with an
+//!    `<answer>` block), the simulated judge's rating (`judge.rs`).
 //!
 //! The completion's content never depends on time, latency, jitter, concurrency or
 //! arrival order: only on (chunk, fields, seed, bad rates, prose rate).
@@ -200,6 +201,7 @@ struct Stats {
     by_status: BTreeMap<String, u64>,
     faults: BTreeMap<&'static str, u64>,
     bad_samples: BTreeMap<&'static str, u64>,
+    judge_ratings: u64,
     in_flight: u64,
     max_in_flight: u64,
     queued: u64,
@@ -360,6 +362,8 @@ impl Sim {
 #[derive(Debug, Clone, PartialEq)]
 struct ChatRequest {
     chunk: String,
+    /// A judge request's (question, answer) blocks.
+    judge: Option<(Option<String>, String)>,
     fields: Vec<String>,
     seed: u64,
     model: Option<String>,
@@ -398,8 +402,15 @@ fn parse_request(req: &Value) -> Result<ChatRequest, String> {
             .ok_or_else(|| format!("seed: expected an integer, found {v}"))?,
     };
     let fields = schema_fields(req).unwrap_or_else(|| vec!["question".into(), "answer".into()]);
+    let judge = crate::judge::block(&text, "answer").map(|a| {
+        (
+            crate::judge::block(&text, "question").map(str::to_string),
+            a.to_string(),
+        )
+    });
     Ok(ChatRequest {
         chunk,
+        judge,
         fields,
         seed,
         model: req.get("model").and_then(Value::as_str).map(str::to_string),
@@ -570,13 +581,18 @@ async fn chat(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
             "internal error (simulated fault)",
         );
     }
-    let record = sample(&parsed.chunk, &parsed.fields, parsed.seed, &sim.rates);
-    let object = serde_json::to_string(&record).expect("a map of strings serialises");
-    let mut prose_rng = Rng::new(fnv1a(parsed.chunk.as_bytes()) ^ mix64(parsed.seed ^ PROSE_SALT));
-    let content = if prose_rng.chance(sim.args.prose_rate) {
-        prose(&object, &mut prose_rng)
+    let content = if let Some((question, answer)) = &parsed.judge {
+        crate::judge::reply(&parsed.chunk, question.as_deref(), answer, key)
     } else {
-        object
+        let record = sample(&parsed.chunk, &parsed.fields, parsed.seed, &sim.rates);
+        let object = serde_json::to_string(&record).expect("a map of strings serialises");
+        let mut prose_rng =
+            Rng::new(fnv1a(parsed.chunk.as_bytes()) ^ mix64(parsed.seed ^ PROSE_SALT));
+        if prose_rng.chance(sim.args.prose_rate) {
+            prose(&object, &mut prose_rng)
+        } else {
+            object
+        }
     };
     let malformed = fault == Some(Fault::Malformed);
     let truncate = malformed && draws.chance(0.5);
@@ -618,7 +634,9 @@ async fn chat(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     {
         let mut s = sim.stats();
         s.completions_ok += 1;
-        if let Some(kind) = effective_kind(&parsed.chunk, parsed.seed, &sim.rates) {
+        if parsed.judge.is_some() {
+            s.judge_ratings += 1;
+        } else if let Some(kind) = effective_kind(&parsed.chunk, parsed.seed, &sim.rates) {
             *s.bad_samples.entry(kind.as_str()).or_insert(0) += 1;
         }
     }
@@ -651,6 +669,7 @@ async fn stats(State(sim): State<Arc<Sim>>) -> Response {
             "by_status": s.by_status,
             "faults": s.faults,
             "bad_samples": s.bad_samples,
+            "judge_ratings": s.judge_ratings,
             "in_flight": s.in_flight,
             "max_in_flight": s.max_in_flight,
             "queued": s.queued,

@@ -33,9 +33,11 @@
 //! - `dedup.rs`: [`DedupIndex`] with LSH banding (MinHash, and random hyperplanes for
 //!   embeddings)
 //! - `semantic.rs`: embedding-based checks (grounding, relevance), batched
+//! - `judge.rs`: the LLM judge (rubric prompt, robust verdict parsing, cached verdicts)
 
 mod checks;
 mod dedup;
+pub mod judge;
 mod pii;
 pub mod semantic;
 pub mod service;

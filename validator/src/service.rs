@@ -16,11 +16,13 @@ use seedstream_core::metrics::{self, METRICS};
 use seedstream_core::plan::{plan_slot, RoundPlan};
 use seedstream_core::redis_state::RedisState;
 use seedstream_core::spec::Job;
+use seedstream_core::state::StateStore;
 use seedstream_core::{Error, Result};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use crate::judge::{judge_for, Judge};
 use crate::semantic::{embedder_for, EmbedEnv, Semantic};
 use crate::{PreparedChunk, Validator};
 
@@ -30,16 +32,21 @@ pub struct JobScorer {
     validator: Validator,
     chunks: Vec<OnceLock<PreparedChunk>>,
     semantic: Option<Semantic>,
+    judge: Option<Arc<Judge>>,
 }
 
 impl JobScorer {
     /// A scorer for `job` with its `validate` thresholds, lexical checks only.
     pub fn new(job: Arc<Job>) -> Arc<Self> {
-        Self::with_embeddings(job, None)
+        Self::with_checks(job, None, None)
     }
 
-    /// A scorer that also runs the semantic checks when `embeddings` is given.
-    pub fn with_embeddings(job: Arc<Job>, embeddings: Option<Arc<EmbedCache>>) -> Arc<Self> {
+    /// A scorer with the semantic checks (`embeddings`) and the LLM judge, each when given.
+    pub fn with_checks(
+        job: Arc<Job>,
+        embeddings: Option<Arc<EmbedCache>>,
+        judge: Option<Arc<Judge>>,
+    ) -> Arc<Self> {
         let validator = Validator::new(&job.spec.validate, &job.spec.task.fields);
         let chunks = (0..job.chunks.len()).map(|_| OnceLock::new()).collect();
         let semantic = embeddings
@@ -49,18 +56,31 @@ impl JobScorer {
             validator,
             chunks,
             semantic,
+            judge,
         })
     }
 
-    /// A scorer for `job`, with the embedder its spec asks for.
-    pub async fn for_spec(job: Arc<Job>, env: &EmbedEnv) -> Result<Arc<Self>> {
+    /// A scorer for `job`, with the embedder and the judge its spec asks for (the
+    /// judge's verdicts are cached in `state`).
+    pub async fn for_spec(
+        job: Arc<Job>,
+        env: &EmbedEnv,
+        state: Arc<dyn StateStore>,
+    ) -> Result<Arc<Self>> {
         let e = embedder_for(&job.spec.validate.semantic, env).await?;
-        Ok(Self::with_embeddings(job, e))
+        let j = judge_for(&job.spec.validate.judge, &job.spec.task.fields, env, state)?;
+        Ok(Self::with_checks(job, e, j))
     }
 
-    /// Whether the semantic checks run (candidates are then scored in batches).
+    /// Whether the semantic checks or the judge run (candidates are then scored in
+    /// batches).
     pub fn batched(&self) -> bool {
-        self.semantic.is_some()
+        self.semantic.is_some() || self.judge.is_some()
+    }
+
+    /// The judge's counters, when a judge runs.
+    pub fn judge_stats(&self) -> Option<std::collections::BTreeMap<&'static str, u64>> {
+        self.judge.as_ref().map(|j| j.stats())
     }
 
     fn chunk_of(&self, c: &Candidate) -> usize {
@@ -115,9 +135,9 @@ impl JobScorer {
             .zip(&chunks)
             .map(|(c, &ch)| self.score_in(c, ch))
             .collect();
-        let Some(sem) = &self.semantic else {
+        if !self.batched() {
             return Ok(out);
-        };
+        }
         let todo: Vec<usize> = (0..out.len())
             .filter(|&i| out[i].candidate.outcome.is_ok())
             .collect();
@@ -138,11 +158,27 @@ impl JobScorer {
                 (fields, self.job.chunks[ch].text.as_str())
             })
             .collect();
-        let scored = sem.score(&items).await?;
-        for (i, s) in todo.into_iter().zip(scored) {
-            let v = &mut out[i];
-            sem.apply(&s, &mut v.scores, &mut v.reasons);
-            v.embedding = s.embedding;
+        let scored = match &self.semantic {
+            Some(sem) => Some(sem.score(&items).await?),
+            None => None,
+        };
+        let rated = match &self.judge {
+            Some(j) => Some(j.rate(&items).await?),
+            None => None,
+        };
+        drop(items);
+        if let (Some(sem), Some(scored)) = (&self.semantic, scored) {
+            for (&i, s) in todo.iter().zip(scored) {
+                let v = &mut out[i];
+                sem.apply(&s, &mut v.scores, &mut v.reasons);
+                v.embedding = s.embedding;
+            }
+        }
+        if let (Some(judge), Some(rated)) = (&self.judge, rated) {
+            for (&i, r) in todo.iter().zip(&rated) {
+                let v = &mut out[i];
+                judge.apply(r, &mut v.scores, &mut v.reasons);
+            }
         }
         Ok(out)
     }
@@ -206,7 +242,7 @@ where
             }
             Err(e) => return Err(e),
         };
-        // With embeddings, score what has arrived together (up to a batch, waiting at
+        // With embeddings or a judge, score what has arrived together (up to a batch, waiting at
         // most 2 ms for more): one model call for the lot.
         let mut batch = vec![d];
         let mut closed = false;
@@ -264,7 +300,7 @@ where
     }
 }
 
-/// Most candidates scored together when embeddings are on.
+/// Most candidates scored together when embeddings or the judge are on.
 const MAX_BATCH: usize = 64;
 
 /// Configuration of a validator process.
@@ -298,7 +334,7 @@ impl Scorers for ClusterScorers {
             return Ok(s.clone());
         }
         let job = Arc::new(self.state.load_job(job_id).await?);
-        let scorer = JobScorer::for_spec(job, &self.embed).await?;
+        let scorer = JobScorer::for_spec(job, &self.embed, Arc::new(self.state.clone())).await?;
         jobs.insert(job_id.to_string(), scorer.clone());
         Ok(scorer)
     }
