@@ -8,7 +8,8 @@
 //! the README.
 //!
 //! A rejected record's predicted defect is its most specific reason, in this order: pii,
-//! copied, near_duplicate (or duplicate), off_topic, unfaithful (or invented_number).
+//! copied, near_duplicate (or duplicate), off_topic, unfaithful (or invented_number, or
+//! contradiction).
 
 mod common;
 
@@ -21,12 +22,12 @@ use common::*;
 const DEFECTS: [&str; 5] = ["unfaithful", "off_topic", "near_duplicate", "pii", "copied"];
 
 /// (defect, precision, recall) floors below the 0.9 / 0.8 target: measured on this set
-/// (unfaithful 0.703 / 0.619, off_topic 0.897 / 0.972, near_duplicate 1.000 / 0.694),
-/// less a record or two. Unfaithful answers that swap an entity or invent a cause are
-/// fluent and on topic: similarity and word overlap cannot see them; that needs the LLM
-/// judge or an entailment model.
+/// (unfaithful 0.769 / 0.714, off_topic 0.897 / 0.972, near_duplicate 1.000 / 0.694),
+/// less a record or two. Unfaithful answers that invent a cause or contradict the source
+/// in paraphrase are fluent and on topic: similarity, word overlap and the lexical
+/// contradiction rules cannot see them; that needs the LLM judge or an entailment model.
 const FLOORS: [(&str, f64, f64); 3] = [
-    ("unfaithful", 0.65, 0.57),
+    ("unfaithful", 0.72, 0.66),
     ("off_topic", 0.85, 0.9),
     ("near_duplicate", 0.95, 0.65),
 ];
@@ -42,7 +43,7 @@ fn predicted(reasons: &[serde_json::Value]) -> &'static str {
         "near_duplicate"
     } else if has(&["off_topic"]) {
         "off_topic"
-    } else if has(&["unfaithful", "invented_number"]) {
+    } else if has(&["unfaithful", "invented_number", "contradiction"]) {
         "unfaithful"
     } else {
         "other"

@@ -29,6 +29,9 @@ pub mod codes {
     pub const UNFAITHFUL: &str = "unfaithful";
     /// The answer has a number that does not occur in the source chunk.
     pub const INVENTED_NUMBER: &str = "invented_number";
+    /// The answer reuses the source's words but changes what they say (a number with
+    /// another unit, an antonym, a name the source never mentions).
+    pub const CONTRADICTION: &str = "contradiction";
     /// Question or answer are not about the chunk.
     pub const OFF_TOPIC: &str = "off_topic";
     /// Same normalised text as a record earlier in canonical order.

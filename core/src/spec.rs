@@ -191,14 +191,24 @@ pub struct FaithfulnessSpec {
     /// Reject answers with numbers that do not occur in the source.
     #[serde(default = "defaults::yes")]
     pub check_numbers: bool,
+    /// Reject answers that contradict the source lexically: a number with another unit,
+    /// an antonym of the source's word, a name the source never mentions. (Left out of
+    /// the serialised spec while on, the default, so fingerprints stay as they were.)
+    #[serde(default = "defaults::yes", skip_serializing_if = "is_true")]
+    pub check_contradictions: bool,
 }
 impl Default for FaithfulnessSpec {
     fn default() -> Self {
         Self {
             min_score: defaults::min_faithfulness(),
             check_numbers: true,
+            check_contradictions: true,
         }
     }
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// Relevance of question and answer to the chunk.

@@ -149,6 +149,7 @@ fn json_kind(v: &Value) -> &'static str {
 pub(crate) struct Faithfulness {
     pub(crate) min_score: f64,
     pub(crate) check_numbers: bool,
+    pub(crate) check_contradictions: bool,
 }
 
 impl Check for Faithfulness {
@@ -205,7 +206,7 @@ impl Check for Faithfulness {
             }
             // Numbers written in words, against the source's numbers in digits or words.
             let pii = &rec.pii[a];
-            for (s, e, h) in crate::text::word_numbers(text) {
+            for (s, e, h) in crate::text::word_numbers(text, 10) {
                 let in_pii = pii.iter().any(|m| s < m.end && e > m.start);
                 if !in_pii && !rec.chunk.has_number(h) {
                     let w = &text[s..e];
@@ -222,6 +223,11 @@ impl Check for Faithfulness {
                         invented.join(", ")
                     ),
                 ));
+            }
+        }
+        if self.check_contradictions {
+            if let Some(d) = crate::contradict::find(text, &rec.chunk.source) {
+                out.reasons.push(Reason::new(codes::CONTRADICTION, d));
             }
         }
     }

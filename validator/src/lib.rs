@@ -9,8 +9,9 @@
 //!    - `format`: every task field present, a string, trimmed length within bounds
 //!      (`FORMAT`);
 //!    - `faithfulness`: share of the answer's content words found in the chunk
-//!      (`UNFAITHFUL`), and every number of the answer found in the chunk
-//!      (`INVENTED_NUMBER`);
+//!      (`UNFAITHFUL`), every number of the answer found in the chunk
+//!      (`INVENTED_NUMBER`), and no lexical contradiction of the chunk: a number with
+//!      another unit, an antonym flip, a name the chunk never mentions (`CONTRADICTION`);
 //!    - `relevance`: question and answer both about the chunk (`OFF_TOPIC`);
 //!    - `privacy`: no email, phone, payment card or national id in any field (`PII`);
 //!    - `copying`: no long verbatim span of the chunk in the answer (`COPIED`).
@@ -27,6 +28,7 @@
 //! - `lib.rs`: the public API ([`Validator`], [`Input`], [`Scored`], [`Signature`],
 //!   [`PreparedChunk`])
 //! - `checks.rs`: the `Check` trait and the five checks
+//! - `contradict.rs`: the lexical contradiction rules
 //! - `text.rs`: tokeniser, stopwords, stemmer, number normalisation, portable hashes
 //! - `pii.rs`: personal-data detectors, Luhn, masking
 //! - `signature.rs`: exact hash and MinHash
@@ -36,6 +38,7 @@
 //! - `judge.rs`: the LLM judge (rubric prompt, robust verdict parsing, cached verdicts)
 
 mod checks;
+mod contradict;
 mod dedup;
 pub mod judge;
 mod pii;
@@ -104,6 +107,8 @@ pub struct PreparedChunk {
     seq: Vec<u64>,
     /// `(hash, position)` of every token, sorted, to find where a word occurs.
     index: Vec<(u64, u32)>,
+    /// The chunk read for the contradiction rules.
+    source: contradict::Source,
 }
 
 impl PreparedChunk {
@@ -182,6 +187,7 @@ impl Validator {
             Box::new(Faithfulness {
                 min_score: spec.faithfulness.min_score,
                 check_numbers: spec.faithfulness.check_numbers,
+                check_contradictions: spec.faithfulness.check_contradictions,
             }),
             Box::new(Relevance {
                 min_score: spec.relevance.min_score,
@@ -209,6 +215,7 @@ impl Validator {
 
     /// Tokenise a chunk once, to score several records against it.
     pub fn prepare_chunk(&self, chunk: &str) -> PreparedChunk {
+        let source = contradict::Source::new(chunk);
         let mut toks: Vec<Token> = Vec::with_capacity(chunk.len() / 5);
         tokenize(chunk, &self.stop, &mut toks, &mut String::with_capacity(32));
         let mut stems: Vec<u64> = toks.iter().filter(|t| t.content).map(|t| t.stem).collect();
@@ -218,7 +225,13 @@ impl Validator {
             .iter()
             .filter(|t| t.kind == Kind::Number)
             .map(|t| t.raw)
-            .chain(text::word_numbers(chunk).into_iter().map(|(_, _, h)| h))
+            .chain(text::word_numbers(chunk, 0).into_iter().map(|(_, _, h)| h))
+            .chain(
+                source
+                    .years_in_periods()
+                    .into_iter()
+                    .map(|y| text::hash_number(y.to_string().as_bytes())),
+            )
             .collect();
         numbers.sort_unstable();
         numbers.dedup();
@@ -234,6 +247,7 @@ impl Validator {
             numbers,
             seq,
             index,
+            source,
         }
     }
 

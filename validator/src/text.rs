@@ -195,7 +195,7 @@ fn scan_number(b: &[u8], mut i: usize) -> (usize, u64) {
 }
 
 /// Hash of the normalised form of a number's digits (`1,234.50` → `1234.5`).
-fn hash_number(s: &[u8]) -> u64 {
+pub(crate) fn hash_number(s: &[u8]) -> u64 {
     let dot = s.iter().position(|&c| c == b'.');
     let (int, frac) = match dot {
         Some(d) => (&s[..d], &s[d + 1..]),
@@ -379,8 +379,9 @@ mod tests {
 
 /// Numbers written in words ("twenty-one", "a hundred and ten", "two thousand", "forty
 /// eight"): (byte start, byte end, hash of the value as [`scan_number`] hashes digits).
-/// Values below ten are left out: "one" and "two" are mostly not quantities.
-pub(crate) fn word_numbers(text: &str) -> Vec<(usize, usize, u64)> {
+/// Values below `min` are left out (in an answer, "one" and "two" are mostly not
+/// quantities; in a source, "six in the morning" is the 6 of "6 a.m.").
+pub(crate) fn word_numbers(text: &str, min: u64) -> Vec<(usize, usize, u64)> {
     fn unit(w: &str) -> Option<u64> {
         Some(match w {
             "zero" => 0,
@@ -480,7 +481,7 @@ pub(crate) fn word_numbers(text: &str) -> Vec<(usize, usize, u64)> {
             j += 1;
         }
         let value = total + current;
-        if any && value >= 10 {
+        if any && value >= min {
             out.push((words[i].0, end, hash_number(value.to_string().as_bytes())));
         }
         i = j.max(i + 1);
@@ -493,7 +494,7 @@ mod word_number_tests {
     use super::*;
 
     fn values(t: &str) -> Vec<(String, u64)> {
-        word_numbers(t)
+        word_numbers(t, 10)
             .into_iter()
             .map(|(s, e, h)| (t[s..e].to_string(), h))
             .collect()

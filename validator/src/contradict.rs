@@ -1,0 +1,594 @@
+//! Lexical contradiction checks: an answer that reuses the source's words but changes what
+//! they say. Fluent, on-topic and well grounded by similarity, these are the unfaithful
+//! answers that overlap and embeddings miss. Three generic rules, each naming what it
+//! found (`CONTRADICTION`):
+//!
+//! - **number and unit**: a number of the answer occurs in the source, but never with the
+//!   answer's unit or period ("15 seconds a day" where the source has only "15 seconds a
+//!   month");
+//! - **antonym flip**: the answer has a word the source lacks, whose antonym (a list of
+//!   common English pairs, `data/antonyms.txt`) is in the source sentence the answer
+//!   sentence matches best, next to a word both sentences share ("recover quickly" where
+//!   the source says "recover slowly");
+//! - **unknown name**: a capitalised word inside an answer sentence (not at its start, not
+//!   an acronym) that the source never mentions ("on the Mael Stack" where the source
+//!   names only Greyhorn Point).
+//!
+//! They are cheap (a few µs per record) and tuned to flag rarely: a good paraphrase moves
+//! words around, so each rule needs positive evidence of a change, not absence alone.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+
+use crate::semantic::sentences;
+use crate::text::stem_in_place;
+
+/// A word (lowercased) or a number or punctuation, with its original text.
+#[derive(Debug, Clone)]
+struct Tok {
+    lower: String,
+    orig: String,
+    alpha: bool,
+}
+
+fn toks(text: &str) -> Vec<Tok> {
+    let mut out = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c.is_alphabetic() {
+            let mut end = i + c.len_utf8();
+            while let Some(&(j, d)) = chars.peek() {
+                let apostrophe = (d == '\'' || d == '’')
+                    && text[j + d.len_utf8()..]
+                        .chars()
+                        .next()
+                        .is_some_and(char::is_alphabetic);
+                if d.is_alphabetic() || apostrophe {
+                    end = j + d.len_utf8();
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            let orig = text[i..end].replace('’', "'");
+            out.push(Tok {
+                lower: orig.to_lowercase(),
+                orig,
+                alpha: true,
+            });
+        } else if c.is_ascii_digit() {
+            let mut end = i + 1;
+            while let Some(&(j, d)) = chars.peek() {
+                let inner = (d == ',' || d == '.')
+                    && text[j + 1..]
+                        .chars()
+                        .next()
+                        .is_some_and(|x| x.is_ascii_digit());
+                if d.is_ascii_digit() || inner {
+                    end = j + d.len_utf8();
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            let s = text[i..end].to_string();
+            out.push(Tok {
+                lower: s.clone(),
+                orig: s,
+                alpha: false,
+            });
+        } else if !c.is_whitespace() {
+            out.push(Tok {
+                lower: c.to_string(),
+                orig: c.to_string(),
+                alpha: false,
+            });
+        }
+    }
+    out
+}
+
+fn stem(w: &str) -> String {
+    let mut s = w.trim_end_matches("'s").to_string();
+    stem_in_place(&mut s);
+    s
+}
+
+const STOP: &[&str] = &[
+    "a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "with",
+    "from", "into", "as", "is", "are", "was", "were", "be", "been", "it", "its", "this", "that",
+    "these", "those", "they", "them", "their", "he", "she", "his", "her", "we", "you", "i", "who",
+    "which", "what", "when", "where", "why", "how", "than", "so", "not", "no", "can", "may",
+    "will", "would", "should", "could", "do", "does", "did", "has", "have", "had", "there",
+    "about", "some", "each", "every", "per", "also", "only", "just", "very", "too", "such",
+];
+
+fn is_stop(w: &str) -> bool {
+    STOP.contains(&w)
+}
+
+fn content_stems(ts: &[Tok]) -> HashSet<String> {
+    ts.iter()
+        .filter(|t| t.alpha && t.lower.chars().count() > 1 && !is_stop(&t.lower))
+        .map(|t| stem(&t.lower))
+        .collect()
+}
+
+// ---- numbers -------------------------------------------------------------------------
+
+fn word_value(w: &str) -> Option<f64> {
+    const SMALL: [&str; 20] = [
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+    ];
+    const TENS: [&str; 8] = [
+        "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+    ];
+    if let Some(i) = SMALL.iter().position(|x| *x == w) {
+        return Some(i as f64);
+    }
+    TENS.iter()
+        .position(|x| *x == w)
+        .map(|i| (i as f64 + 2.0) * 10.0)
+}
+
+fn scale_value(w: &str) -> Option<f64> {
+    match w {
+        "hundred" => Some(100.0),
+        "thousand" => Some(1e3),
+        "million" => Some(1e6),
+        "billion" => Some(1e9),
+        _ => None,
+    }
+}
+
+/// (value, first token, token after the number) of each number in `ts`.
+fn numbers(ts: &[Tok]) -> Vec<(f64, usize, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < ts.len() {
+        let t = &ts[i].lower;
+        if t.starts_with(|c: char| c.is_ascii_digit()) {
+            if let Ok(mut v) = t.replace(',', "").parse::<f64>() {
+                let mut j = i + 1;
+                if let Some(s) = ts.get(j).and_then(|n| scale_value(&n.lower)) {
+                    v *= s;
+                    j += 1;
+                }
+                out.push((v, i, j));
+                i = j;
+                continue;
+            }
+        }
+        let a_scale = (t == "a" || t == "an")
+            && ts
+                .get(i + 1)
+                .is_some_and(|n| scale_value(&n.lower).is_some());
+        if word_value(t).is_some() || a_scale {
+            let (mut total, mut cur) = (0.0, 0.0);
+            let mut j = i;
+            if a_scale {
+                cur = 1.0;
+                j += 1;
+            }
+            while j < ts.len() {
+                let w = ts[j].lower.as_str();
+                if let Some(v) = word_value(w) {
+                    cur += v;
+                } else if let Some(s) = scale_value(w) {
+                    cur = f64::max(cur, 1.0) * s;
+                    if s >= 1e3 {
+                        total += cur;
+                        cur = 0.0;
+                    }
+                } else {
+                    // "twenty-one", "a hundred and ten": joiners before a number word.
+                    let joiner = w == "-" || (w == "and" && (total + cur) > 0.0);
+                    let next_is_number = ts
+                        .get(j + 1)
+                        .is_some_and(|n| word_value(&n.lower).is_some());
+                    if !(joiner && next_is_number) {
+                        break;
+                    }
+                }
+                j += 1;
+            }
+            // "one of", "one reason": not a quantity.
+            let lone_one = t == "one" && j == i + 1;
+            if !lone_one {
+                out.push((total + cur, i, j));
+            }
+            i = j.max(i + 1);
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// A unit or time-period word, canonicalised.
+fn unit(w: &str) -> Option<&'static str> {
+    Some(match w {
+        "second" | "seconds" | "sec" | "secs" => "second",
+        "minute" | "minutes" | "min" | "mins" => "minute",
+        "hour" | "hours" | "hourly" => "hour",
+        "day" | "days" | "daily" => "day",
+        "week" | "weeks" | "weekly" => "week",
+        "month" | "months" | "monthly" => "month",
+        "year" | "years" | "yearly" | "annually" | "annual" => "year",
+        "decade" | "decades" => "decade",
+        "century" | "centuries" => "century",
+        "percent" | "%" => "percent",
+        "metre" | "metres" | "meter" | "meters" | "m" => "metre",
+        "kilometre" | "kilometres" | "kilometer" | "kilometers" | "km" => "km",
+        "centimetre" | "centimetres" | "centimeter" | "centimeters" | "cm" => "cm",
+        "millimetre" | "millimetres" | "millimeter" | "millimeters" | "mm" => "mm",
+        "mile" | "miles" => "mile",
+        "foot" | "feet" | "ft" => "foot",
+        "inch" | "inches" => "inch",
+        "kilogram" | "kilograms" | "kg" => "kg",
+        "gram" | "grams" | "g" => "g",
+        "milligram" | "milligrams" | "mg" => "mg",
+        "tonne" | "tonnes" | "ton" | "tons" => "tonne",
+        "pound" | "pounds" | "lb" | "lbs" => "pound",
+        "litre" | "litres" | "liter" | "liters" | "l" => "litre",
+        "degree" | "degrees" | "celsius" => "degree",
+        "fahrenheit" => "fahrenheit",
+        "dollar" | "dollars" => "dollar",
+        "euro" | "euros" => "euro",
+        "volt" | "volts" => "volt",
+        "watt" | "watts" => "watt",
+        "hertz" | "hz" => "hertz",
+        _ => return None,
+    })
+}
+
+/// (unit, period) after a number ending at token `end`: a unit word within the next two
+/// words, then a period introduced by "a", "an", "per", "each", "every" or "/".
+fn unit_after(ts: &[Tok], end: usize) -> (Option<&'static str>, Option<&'static str>) {
+    let mut u = None;
+    let mut from = end;
+    for (k, t) in ts.iter().enumerate().skip(end).take(3) {
+        if let Some(x) = unit(&t.lower) {
+            u = Some(x);
+            from = k + 1;
+            break;
+        }
+        if !t.alpha && t.lower != "-" {
+            break;
+        }
+    }
+    let mut p = None;
+    for k in from..(from + 3).min(ts.len().saturating_sub(1)) {
+        let w = ts[k].lower.as_str();
+        if matches!(w, "a" | "an" | "per" | "each" | "every" | "/") {
+            if let Some(x) = unit(&ts[k + 1].lower) {
+                p = Some(x);
+                break;
+            }
+        }
+        if !ts[k].alpha && w != "/" {
+            break;
+        }
+    }
+    (u, p)
+}
+
+fn number_unit(answer: &[Tok], chunk: &[Tok]) -> Option<String> {
+    let in_chunk = numbers(chunk);
+    for (v, s, e) in numbers(answer) {
+        let (au, ap) = unit_after(answer, e);
+        if au.is_none() && ap.is_none() {
+            continue;
+        }
+        let occ: Vec<usize> = in_chunk
+            .iter()
+            .filter(|(cv, _, _)| (cv - v).abs() < 1e-9)
+            .map(|&(_, _, ce)| ce)
+            .collect();
+        if occ.is_empty() {
+            continue; // an invented number is the number check's to report
+        }
+        let compatible = occ.iter().any(|&ce| {
+            let (cu, cp) = unit_after(chunk, ce);
+            let same = |a: Option<&str>, b: Option<&str>| a.is_none() || b.is_none() || a == b;
+            same(au, cu) && same(ap, cp)
+        });
+        if !compatible {
+            let said: Vec<&str> = answer[s..(e + 4).min(answer.len())]
+                .iter()
+                .enumerate()
+                .take_while(|(k, t)| *k < e - s || t.alpha || t.lower == "%")
+                .map(|(_, t)| t.orig.as_str())
+                .collect();
+            return Some(format!(
+                "the answer's {:?} is in the source only with another unit or period",
+                said.join(" ")
+            ));
+        }
+    }
+    None
+}
+
+// ---- antonyms ------------------------------------------------------------------------
+
+fn antonyms() -> &'static HashMap<String, Vec<String>> {
+    static A: OnceLock<HashMap<String, Vec<String>>> = OnceLock::new();
+    A.get_or_init(|| {
+        let mut m: HashMap<String, Vec<String>> = HashMap::new();
+        for line in include_str!("../data/antonyms.txt").lines() {
+            let mut it = line.split_whitespace();
+            if let (Some(a), Some(b), None) = (it.next(), it.next(), it.next()) {
+                m.entry(a.to_string()).or_default().push(b.to_string());
+                m.entry(b.to_string()).or_default().push(a.to_string());
+            }
+        }
+        m
+    })
+}
+
+/// Content stems within two tokens of position `i`.
+fn neighbours(ts: &[Tok], i: usize) -> HashSet<String> {
+    let lo = i.saturating_sub(2);
+    let hi = (i + 3).min(ts.len());
+    (lo..hi)
+        .filter(|&k| k != i)
+        .map(|k| &ts[k])
+        .filter(|t| t.alpha && !is_stop(&t.lower) && word_value(&t.lower).is_none())
+        .map(|t| stem(&t.lower))
+        .collect()
+}
+
+fn antonym_flip(
+    answer_sent: &[Tok],
+    best: &[Tok],
+    chunk_words: &HashSet<String>,
+) -> Option<String> {
+    let ant = antonyms();
+    let forms = |ts: &[Tok]| -> HashSet<String> {
+        ts.iter()
+            .filter(|t| t.alpha)
+            .flat_map(|t| [t.lower.clone(), stem(&t.lower)])
+            .collect()
+    };
+    let in_answer = forms(answer_sent);
+    let in_best = forms(best);
+    for (i, t) in answer_sent.iter().enumerate().filter(|(_, t)| t.alpha) {
+        // "more than half" and "less than half as much" often say the same thing with
+        // the verb turned round: comparisons of quantity are not flips.
+        let quantity = matches!(
+            t.lower.as_str(),
+            "more" | "less" | "fewer" | "most" | "least"
+        ) && answer_sent.get(i + 1).is_some_and(|n| n.lower == "than");
+        if quantity {
+            continue;
+        }
+        for w in [t.lower.clone(), stem(&t.lower)] {
+            let Some(opps) = ant.get(&w) else { continue };
+            if chunk_words.contains(&w) {
+                continue;
+            }
+            for o in opps {
+                if !in_best.contains(o) || in_answer.contains(o) {
+                    continue;
+                }
+                // The antonym's place in the source sentence shares a neighbour with the
+                // answer's word: the same thing, said the other way.
+                let mine = neighbours(answer_sent, i);
+                let shared = best
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| b.lower == *o || stem(&b.lower) == *o)
+                    .any(|(k, _)| !neighbours(best, k).is_disjoint(&mine));
+                if shared {
+                    return Some(format!(
+                        "the answer says {:?} where the source says {o:?}",
+                        t.orig
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
+// ---- names ---------------------------------------------------------------------------
+
+fn unknown_name(answer_sent: &[Tok], chunk_lower: &str) -> Option<String> {
+    for i in 1..answer_sent.len() {
+        let t = &answer_sent[i];
+        let first = t.orig.chars().next().unwrap_or(' ');
+        let acronym = t.orig.chars().filter(|c| c.is_alphabetic()).count() > 1
+            && t.orig.chars().all(|c| !c.is_lowercase());
+        let after_break = matches!(
+            answer_sent[i - 1].orig.as_str(),
+            "." | ":" | ";" | "\"" | "("
+        );
+        if !t.alpha || !first.is_uppercase() || acronym || after_break || is_stop(&t.lower) {
+            continue;
+        }
+        let name = t.lower.trim_end_matches("'s");
+        if !contains_word(chunk_lower, name) {
+            return Some(format!(
+                "the answer names {:?}, which the source does not mention",
+                t.orig.trim_end_matches("'s")
+            ));
+        }
+    }
+    None
+}
+
+/// Whether `word` occurs in `text` as a whole word (or the start of one: "Board's").
+fn contains_word(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(i, _)| {
+        !text[..i]
+            .chars()
+            .next_back()
+            .is_some_and(char::is_alphanumeric)
+    })
+}
+
+/// A source chunk read once for the contradiction rules.
+#[derive(Debug, Clone)]
+pub(crate) struct Source {
+    toks: Vec<Tok>,
+    lower: String,
+    /// Every word and its stem.
+    words: HashSet<String>,
+    /// Each sentence's tokens and content stems.
+    sents: Vec<(Vec<Tok>, HashSet<String>)>,
+}
+
+impl Source {
+    pub(crate) fn new(chunk: &str) -> Source {
+        let toks = toks(chunk);
+        let words = toks
+            .iter()
+            .filter(|t| t.alpha)
+            .flat_map(|t| [t.lower.clone(), stem(&t.lower)])
+            .collect();
+        let sents = sentences(chunk)
+            .into_iter()
+            .map(|s| {
+                let t = self::toks(s);
+                let c = content_stems(&t);
+                (t, c)
+            })
+            .collect();
+        Source {
+            toks,
+            lower: chunk.to_lowercase().replace('’', "'"),
+            words,
+            sents,
+        }
+    }
+}
+
+impl Source {
+    /// Years the source gives in centuries or decades ("two centuries" → 200), so an
+    /// answer may say them in years.
+    pub(crate) fn years_in_periods(&self) -> Vec<u64> {
+        numbers(&self.toks)
+            .into_iter()
+            .filter(|(v, _, _)| v.fract() == 0.0 && *v > 0.0 && *v < 1e6)
+            .filter_map(|(v, _, e)| {
+                let per = match self.toks.get(e)?.lower.as_str() {
+                    "century" | "centuries" => 100.0,
+                    "decade" | "decades" => 10.0,
+                    _ => return None,
+                };
+                Some((v * per) as u64)
+            })
+            .collect()
+    }
+}
+
+/// The first contradiction found between `answer` and its source, described.
+pub(crate) fn find(answer: &str, src: &Source) -> Option<String> {
+    if let Some(d) = number_unit(&toks(answer), &src.toks) {
+        return Some(d);
+    }
+    for s in sentences(answer) {
+        let st = toks(s);
+        if let Some(d) = unknown_name(&st, &src.lower) {
+            return Some(d);
+        }
+        let mine = content_stems(&st);
+        let best = src
+            .sents
+            .iter()
+            .map(|(t, c)| (c.intersection(&mine).count(), t))
+            .max_by_key(|(n, _)| *n);
+        if let Some((overlap, best)) = best {
+            if overlap >= 2 {
+                if let Some(d) = antonym_flip(&st, best, &src.words) {
+                    return Some(d);
+                }
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn find(answer: &str, chunk: &str) -> Option<String> {
+        super::find(answer, &Source::new(chunk))
+    }
+
+    const WATCH: &str = "A quartz watch typically drifts by about 15 seconds a month, while a well-regulated mechanical watch may gain or lose several seconds a day.";
+    const REEF: &str = "It may take five to ten years for a new colony to grow large enough to reproduce, which is one reason damaged reefs recover slowly.";
+    const LIGHT: &str = "The Board installed its first such lens at Greyhorn Point in 1852, and the light's range increased from eighteen to roughly thirty-two kilometres.";
+
+    #[test]
+    fn finds_a_number_with_another_unit() {
+        let d = find("It drifts by about 15 seconds a day.", WATCH).unwrap();
+        assert!(d.contains("\"15 seconds a day\""), "{d}");
+        assert_eq!(find("It drifts by about 15 seconds a month.", WATCH), None);
+        assert_eq!(find("About 15 seconds.", WATCH), None);
+        assert_eq!(
+            find("Its range grew to about thirty-two kilometres.", LIGHT),
+            None
+        );
+        assert!(find("Its range grew to about 32 miles.", LIGHT).is_some());
+        let s = Source::new("For nearly two centuries, and for three decades after 1900.");
+        assert_eq!(s.years_in_periods(), vec![200, 30]);
+    }
+
+    #[test]
+    fn finds_an_antonym_flip() {
+        let d = find(
+            "Usually about a year, which is why damaged reefs recover quickly.",
+            REEF,
+        )
+        .unwrap();
+        assert!(d.contains("quickly") && d.contains("slowly"), "{d}");
+        let oil = "Oil consumption fell by more than half.";
+        assert_eq!(find("It burned less than half as much oil.", oil), None);
+        assert_eq!(
+            find("Damaged reefs recover slowly, over years.", REEF),
+            None
+        );
+        // An antonym with no shared neighbour is not a flip.
+        assert_eq!(
+            find(
+                "Larvae settle quickly on hard surfaces, and damaged reefs take years.",
+                REEF
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn finds_an_unknown_name() {
+        let d = find("On the Mael Stack in 1852.", LIGHT).unwrap();
+        assert!(d.contains("Mael"), "{d}");
+        assert_eq!(find("At Greyhorn Point, in 1852.", LIGHT), None);
+        assert_eq!(
+            find("The Board's first lens went to Greyhorn Point.", LIGHT),
+            None
+        );
+        // Acronyms and sentence starts are not names.
+        assert_eq!(find("In 1852. UV lamps came later.", LIGHT), None);
+    }
+}
