@@ -45,6 +45,9 @@ metrics! {
     candidates_scored: "counter" "seedstream_validator_candidates_total" "Candidates scored by this validator.";
     candidates_flagged: "counter" "seedstream_validator_candidates_flagged_total" "Candidates given at least one rejection reason by per-record checks.";
     scoring_us: "counter" "seedstream_validator_scoring_microseconds_total" "Time spent scoring candidates.";
+    judge_answers: "counter" "seedstream_validator_judge_answers_total" "Judge verdicts received from the judge's endpoint.";
+    judge_cache_hits: "counter" "seedstream_validator_judge_cache_hits_total" "Judge verdicts read from the response cache.";
+    judge_failures: "counter" "seedstream_validator_judge_failures_total" "Records the judge gave no usable verdict for after every retry.";
 }
 
 /// The process's metrics.
@@ -64,6 +67,9 @@ pub static METRICS: Metrics = Metrics {
     candidates_scored: AtomicU64::new(0),
     candidates_flagged: AtomicU64::new(0),
     scoring_us: AtomicU64::new(0),
+    judge_answers: AtomicU64::new(0),
+    judge_cache_hits: AtomicU64::new(0),
+    judge_failures: AtomicU64::new(0),
 };
 
 /// Endpoint request latency (µs), for the summary's quantiles.

@@ -292,8 +292,7 @@ fn unit_after(ts: &[Tok], end: usize) -> (Option<&'static str>, Option<&'static 
     (u, p)
 }
 
-fn number_unit(answer: &[Tok], chunk: &[Tok]) -> Option<String> {
-    let in_chunk = numbers(chunk);
+fn number_unit(answer: &[Tok], chunk: &[Tok], in_chunk: &[(f64, usize, usize)]) -> Option<String> {
     for (v, s, e) in numbers(answer) {
         let (au, ap) = unit_after(answer, e);
         if au.is_none() && ap.is_none() {
@@ -355,6 +354,17 @@ fn neighbours(ts: &[Tok], i: usize) -> HashSet<String> {
         .filter(|t| t.alpha && !is_stop(&t.lower) && word_value(&t.lower).is_none())
         .map(|t| stem(&t.lower))
         .collect()
+}
+
+/// Whether a word of the sentence (or its stem) has an antonym and is not in the source.
+fn flippable(answer_sent: &[Tok], chunk_words: &HashSet<String>) -> bool {
+    let ant = antonyms();
+    answer_sent.iter().filter(|t| t.alpha).any(|t| {
+        (ant.contains_key(&t.lower) && !chunk_words.contains(&t.lower)) || {
+            let st = stem(&t.lower);
+            ant.contains_key(&st) && !chunk_words.contains(&st)
+        }
+    })
 }
 
 fn antonym_flip(
@@ -450,6 +460,8 @@ fn contains_word(text: &str, word: &str) -> bool {
 #[derive(Debug, Clone)]
 pub(crate) struct Source {
     toks: Vec<Tok>,
+    /// The chunk's numbers (value, first token, token after).
+    numbers: Vec<(f64, usize, usize)>,
     lower: String,
     /// Every word and its stem.
     words: HashSet<String>,
@@ -474,6 +486,7 @@ impl Source {
             })
             .collect();
         Source {
+            numbers: numbers(&toks),
             toks,
             lower: chunk.to_lowercase().replace('’', "'"),
             words,
@@ -486,8 +499,9 @@ impl Source {
     /// Years the source gives in centuries or decades ("two centuries" → 200), so an
     /// answer may say them in years.
     pub(crate) fn years_in_periods(&self) -> Vec<u64> {
-        numbers(&self.toks)
-            .into_iter()
+        self.numbers
+            .iter()
+            .copied()
             .filter(|(v, _, _)| v.fract() == 0.0 && *v > 0.0 && *v < 1e6)
             .filter_map(|(v, _, e)| {
                 let per = match self.toks.get(e)?.lower.as_str() {
@@ -503,13 +517,16 @@ impl Source {
 
 /// The first contradiction found between `answer` and its source, described.
 pub(crate) fn find(answer: &str, src: &Source) -> Option<String> {
-    if let Some(d) = number_unit(&toks(answer), &src.toks) {
+    if let Some(d) = number_unit(&toks(answer), &src.toks, &src.numbers) {
         return Some(d);
     }
     for s in sentences(answer) {
         let st = toks(s);
         if let Some(d) = unknown_name(&st, &src.lower) {
             return Some(d);
+        }
+        if !flippable(&st, &src.words) {
+            continue;
         }
         let mine = content_stems(&st);
         let best = src

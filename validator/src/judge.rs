@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use seedstream_core::client::{Completion, EndpointPool, Failure};
+use seedstream_core::metrics::{self, METRICS};
 use seedstream_core::prompt::{ChatMessage, ChatRequest};
 use seedstream_core::record::{codes, Reason};
 use seedstream_core::spec::JudgeSpec;
@@ -370,6 +371,7 @@ impl Judge {
                         .and_then(|c| Rating::from_fields(&c.fields))
                     {
                         self.cache_hits.fetch_add(1, Ordering::Relaxed);
+                        metrics::inc(&METRICS.judge_cache_hits);
                         return Ok(Ok(r));
                     }
                 }
@@ -379,6 +381,7 @@ impl Judge {
                     .await;
                 match out {
                     Ok(c) => {
+                        metrics::inc(&METRICS.judge_answers);
                         let r = Rating::from_fields(&c.fields).ok_or_else(|| {
                             Error::Endpoint("judge rating lost its fields".into())
                         })?;
@@ -387,7 +390,10 @@ impl Judge {
                             .await?;
                         Ok(Ok(r))
                     }
-                    Err(f) => Ok(Err(f)),
+                    Err(f) => {
+                        metrics::inc(&METRICS.judge_failures);
+                        Ok(Err(f))
+                    }
                 }
             }
         });
