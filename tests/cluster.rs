@@ -272,7 +272,13 @@ fn cluster_jobs_over_grpc() {
         "--bad-near-duplicate",
         "0.05",
     ]);
-    let job = write_job(&dir, "cluster", 120, "", "");
+    // An LLM judge too (a second simulator): the validators cache its verdicts in Redis.
+    let judge = Sim::start(&["--latency-ms", "5", "--fault-malformed", "0.1"]);
+    let judge_spec = format!(
+        "validate:\n  judge:\n    endpoints: [\"{}\"]\n    backoff_base_ms: 5\n",
+        judge.url
+    );
+    let job = write_job(&dir, "cluster", 120, "", &judge_spec);
     assert!(run_job(&job, &dir.join("embedded"), &sim.url, &[])
         .status
         .success());
@@ -319,6 +325,7 @@ fn cluster_jobs_over_grpc() {
     );
 
     sim.reset();
+    judge.reset();
     let started = Instant::now();
     let o = fleet.submit_watch(&job, &sim.url, Duration::from_secs(150));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -331,6 +338,15 @@ fn cluster_jobs_over_grpc() {
     let out = fleet.datasets().join(&id);
     same_dataset(&dir.join("embedded"), &out);
     assert_eq!(manifest(&out)["status"], "complete");
+    // Every validated record was judged once, by the validators.
+    let js = judge.stats();
+    let rated = js["judge_ratings"].as_u64().unwrap();
+    assert!(rated >= 120, "{js}");
+    assert_eq!(rated, js["distinct_requests"].as_u64().unwrap(), "{js}");
+    let scored = lines(&out.join("samples.jsonl"));
+    assert!(scored
+        .iter()
+        .all(|r| r["scores"]["judge_faithfulness"].is_number()));
     assert!(
         eventually(Duration::from_secs(20), || otlp_seen
             .lock()
@@ -341,6 +357,7 @@ fn cluster_jobs_over_grpc() {
 
     // The same job again is the same job: nothing runs, nothing is paid.
     sim.reset();
+    judge.reset();
     let o = fleet.submit_watch(&job, &sim.url, Duration::from_secs(30));
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("already known"));
@@ -350,6 +367,7 @@ fn cluster_jobs_over_grpc() {
         0,
         "a completed job submitted again must not pay the endpoint"
     );
+    assert_eq!(judge.requests(), 0, "nor the judge");
 
     // status and jobs.
     let o = fleet.cli(&["status", &id, "--json"]);

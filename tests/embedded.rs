@@ -269,6 +269,24 @@ fn bad_input_exits_2_naming_file_and_field() {
             base(&doc, &seeds, "").replace("target: 5", "target: many"),
             vec!["bad.yaml", "target"],
         ),
+        (
+            "judge rating out of scale",
+            base(
+                &doc,
+                &seeds,
+                "validate:\n  judge:\n    endpoints: [\"http://127.0.0.1:9\"]\n    min_faithfulness: 7\n",
+            ),
+            vec!["bad.yaml", "validate.judge.min_faithfulness", "1 to 5"],
+        ),
+        (
+            "judge endpoint not a url",
+            base(
+                &doc,
+                &seeds,
+                "validate:\n  judge:\n    endpoints: [\"judge:8000\"]\n",
+            ),
+            vec!["bad.yaml", "validate.judge.endpoints[0]", "judge:8000"],
+        ),
     ];
     for (name, yaml, needles) in cases {
         let job = dir.join("bad.yaml");
@@ -569,7 +587,7 @@ fn llm_judge_rates_every_record_through_the_cache() {
     };
     let dir = tempdir("judge");
     let extra = format!(
-        "validate:\n  judge:\n    endpoints: [\"{}\"]\n    model: judge-sim\n    max_retries: 8\n",
+        "validate:\n  judge:\n    endpoints: [\"{}\"]\n    model: judge-sim\n    max_retries: 8\n    backoff_base_ms: 5\n",
         judge.url
     );
     let job = write_job(&dir, "judged", 80, "", &extra);
@@ -693,7 +711,7 @@ fn failing_judge_rejects_with_a_reason_and_loses_nothing() {
     let judge = Sim::start(&["--latency-ms", "1", "--fault-500", "1"]);
     let dir = tempdir("judge-down");
     let extra = format!(
-        "max_slots: 24\nvalidate:\n  judge:\n    endpoints: [\"{}\"]\n    max_retries: 1\n",
+        "max_slots: 24\nvalidate:\n  judge:\n    endpoints: [\"{}\"]\n    max_retries: 1\n    backoff_base_ms: 5\n",
         judge.url
     );
     let job = write_job(&dir, "judge-down", 20, "", &extra);

@@ -225,12 +225,12 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
             })
             .collect();
         let mut embeddings: Vec<Vec<f32>> = vec![Vec::new(); batch.len()];
+        let pairs: Vec<(&Map<String, Value>, &str)> = batch
+            .iter()
+            .zip(&chunk_texts)
+            .map(|(it, ch)| (&it.fields, *ch))
+            .collect();
         if let Some(sem) = &semantic {
-            let pairs: Vec<(&Map<String, Value>, &str)> = batch
-                .iter()
-                .zip(&chunk_texts)
-                .map(|(it, ch)| (&it.fields, *ch))
-                .collect();
             for (i, s) in sem.score(&pairs).await?.into_iter().enumerate() {
                 let sc = &mut scored[i];
                 sem.apply(&s, &mut sc.scores, &mut sc.reasons);
@@ -238,11 +238,6 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
             }
         }
         if let Some(judge) = &judge {
-            let pairs: Vec<(&Map<String, Value>, &str)> = batch
-                .iter()
-                .zip(&chunk_texts)
-                .map(|(it, ch)| (&it.fields, *ch))
-                .collect();
             for (i, r) in judge.rate(&pairs).await?.iter().enumerate() {
                 let sc = &mut scored[i];
                 judge.apply(r, &mut sc.scores, &mut sc.reasons);

@@ -337,6 +337,12 @@ pub struct JudgeSpec {
     /// Retries after the first attempt (429, 5xx, timeouts, verdicts that do not parse).
     #[serde(default = "defaults::max_retries")]
     pub max_retries: u32,
+    /// Backoff before the first retry (full jitter, doubling each retry).
+    #[serde(default = "defaults::backoff_base_ms")]
+    pub backoff_base_ms: u64,
+    /// Cap on the backoff bound.
+    #[serde(default = "defaults::backoff_max_ms")]
+    pub backoff_max_ms: u64,
     /// Most completion tokens per verdict.
     #[serde(default = "defaults::judge_max_tokens")]
     pub max_tokens: u32,
@@ -354,7 +360,7 @@ impl JudgeSpec {
         self.endpoints.is_empty()
     }
 
-    /// The judge as a model to call: temperature 0, the default backoff.
+    /// The judge as a model to call (temperature 0).
     pub fn model_spec(&self) -> ModelSpec {
         ModelSpec {
             backend: Backend::Openai,
@@ -367,8 +373,8 @@ impl JudgeSpec {
             concurrency: self.concurrency,
             timeout_ms: self.timeout_ms,
             max_retries: self.max_retries,
-            backoff_base_ms: defaults::backoff_base_ms(),
-            backoff_max_ms: defaults::backoff_max_ms(),
+            backoff_base_ms: self.backoff_base_ms,
+            backoff_max_ms: self.backoff_max_ms.max(self.backoff_base_ms),
             gguf: None,
         }
     }
@@ -383,6 +389,8 @@ impl Default for JudgeSpec {
             concurrency: defaults::concurrency(),
             timeout_ms: defaults::timeout_ms(),
             max_retries: defaults::max_retries(),
+            backoff_base_ms: defaults::backoff_base_ms(),
+            backoff_max_ms: defaults::backoff_max_ms(),
             max_tokens: defaults::judge_max_tokens(),
             min_faithfulness: defaults::judge_min_faithfulness(),
             min_relevance: defaults::judge_min_relevance(),
@@ -1207,6 +1215,8 @@ fn fingerprint(
     s.validate.judge.concurrency = 0;
     s.validate.judge.timeout_ms = 0;
     s.validate.judge.max_retries = 0;
+    s.validate.judge.backoff_base_ms = 0;
+    s.validate.judge.backoff_max_ms = 0;
     // The model file decides the data, wherever it lives.
     s.model.gguf = s
         .model

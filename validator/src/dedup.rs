@@ -9,8 +9,9 @@
 //!
 //! Semantic near-duplicates (records with an embedding): cosine similarity at or above
 //! `validate.semantic.near_duplicate_cosine`. Candidates come from random-hyperplane LSH
-//! (16 bands of 8 sign bits: a pair at cosine 0.9 shares a band with probability ≈ 0.996)
-//! and are verified on the vectors, kept as 8-bit codes with a per-vector scale.
+//! (bands of 8 sign bits, as many as make a pair at the threshold share a band with
+//! probability ≥ 0.995: 31 bands at the default 0.8, 16 at 0.9) and are verified on the
+//! vectors, kept as 8-bit codes with a per-vector scale.
 //!
 //! Decisions depend only on the order records are fed in: the caller feeds them in
 //! canonical order, and among several kept matches the earliest kept one is named.
@@ -42,15 +43,31 @@ pub struct DedupIndex {
     semantic: SemIndex,
 }
 
-const SEM_BANDS: usize = 16;
 const SEM_ROWS: usize = 8;
+/// Most hyperplane bands (thresholds below about 0.6 get fewer than 0.995).
+const SEM_MAX_BANDS: usize = 64;
+
+/// Bands of [`SEM_ROWS`] sign bits that make a pair at cosine `threshold` share a band
+/// with probability ≥ 0.995 (a random hyperplane separates two vectors at angle θ with
+/// probability θ/π).
+fn sem_bands(threshold: f32) -> usize {
+    let t = f64::from(threshold).clamp(-1.0, 1.0);
+    let agree = 1.0 - t.acos() / std::f64::consts::PI;
+    let band = agree.powi(SEM_ROWS as i32);
+    if band >= 1.0 {
+        return 1;
+    }
+    let bands = (0.005f64.ln() / (1.0 - band).ln()).ceil();
+    (bands as usize).clamp(1, SEM_MAX_BANDS)
+}
 
 /// Kept records' embeddings, banded by hyperplane signs.
 #[derive(Debug, Clone, Default)]
 struct SemIndex {
     threshold: f32,
+    bands: usize,
     dim: usize,
-    /// `SEM_BANDS * SEM_ROWS` hyperplanes of `dim` values, made for the first vector.
+    /// `bands * SEM_ROWS` hyperplanes of `dim` values, made for the first vector.
     planes: Vec<f32>,
     buckets: HashMap<u64, u32, PassThrough>,
     next: Vec<u32>,
@@ -61,7 +78,7 @@ struct SemIndex {
 }
 
 impl SemIndex {
-    fn planes_for(dim: usize) -> Vec<f32> {
+    fn planes_for(dim: usize, bands: usize) -> Vec<f32> {
         // Gaussian values from a fixed splitmix64 stream (Box–Muller): the same planes on
         // every machine, so the same candidates.
         let mut state = 0x5eed_5eed_5eed_5eedu64;
@@ -72,7 +89,7 @@ impl SemIndex {
             z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
             ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
         };
-        (0..SEM_BANDS * SEM_ROWS * dim)
+        (0..bands * SEM_ROWS * dim)
             .map(|_| {
                 let (u1, u2) = (next().max(1e-300), next());
                 ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
@@ -80,8 +97,8 @@ impl SemIndex {
             .collect()
     }
 
-    fn keys(&self, v: &[f32]) -> [u64; SEM_BANDS] {
-        let mut keys = [0u64; SEM_BANDS];
+    fn keys(&self, v: &[f32]) -> Vec<u64> {
+        let mut keys = vec![0u64; self.bands];
         for (band, key) in keys.iter_mut().enumerate() {
             let mut bits = 0u64;
             for r in 0..SEM_ROWS {
@@ -126,7 +143,7 @@ impl SemIndex {
                         best = Some((k, c));
                     }
                 }
-                k = self.next[k as usize * SEM_BANDS + band];
+                k = self.next[k as usize * self.bands + band];
             }
         }
         best
@@ -138,7 +155,7 @@ impl SemIndex {
         }
         if self.dim == 0 {
             self.dim = v.len();
-            self.planes = Self::planes_for(self.dim);
+            self.planes = Self::planes_for(self.dim, self.bands);
         }
         if v.len() != self.dim {
             return;
@@ -148,10 +165,10 @@ impl SemIndex {
         self.codes.extend(codes);
         self.scales.push(scale);
         self.owner.push(owner);
-        self.next.resize(self.next.len() + SEM_BANDS, NONE);
+        self.next.resize(self.next.len() + self.bands, NONE);
         for (band, key) in self.keys(v).into_iter().enumerate() {
             let prev = self.buckets.insert(key, k).unwrap_or(NONE);
-            self.next[k as usize * SEM_BANDS + band] = prev;
+            self.next[k as usize * self.bands + band] = prev;
         }
     }
 }
@@ -173,6 +190,7 @@ impl DedupIndex {
             sketches: Vec::new(),
             semantic: SemIndex {
                 threshold: spec.semantic.near_duplicate_cosine as f32,
+                bands: sem_bands(spec.semantic.near_duplicate_cosine as f32),
                 ..Default::default()
             },
         }
@@ -318,6 +336,19 @@ mod tests {
             exact,
             minhash,
             embedding: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn hyperplane_bands_meet_the_candidate_probability() {
+        assert_eq!(sem_bands(0.9), 16);
+        assert_eq!(sem_bands(0.8), 31);
+        assert_eq!(sem_bands(1.0), 1);
+        assert_eq!(sem_bands(0.3), SEM_MAX_BANDS);
+        for t in [0.7f32, 0.8, 0.85, 0.9, 0.95] {
+            let agree = 1.0 - f64::from(t).acos() / std::f64::consts::PI;
+            let p = 1.0 - (1.0 - agree.powi(SEM_ROWS as i32)).powi(sem_bands(t) as i32);
+            assert!(p >= 0.995, "{t}: {p}");
         }
     }
 

@@ -273,14 +273,7 @@ impl Judge {
         api_key: Option<String>,
         state: Arc<dyn StateStore>,
     ) -> Judge {
-        let question = fields
-            .iter()
-            .position(|f| f == "question")
-            .or(if fields.len() > 1 { Some(0) } else { None });
-        let answer = fields
-            .iter()
-            .position(|f| f == "answer")
-            .or(fields.len().checked_sub(1));
+        let (question, answer) = crate::question_answer(fields);
         Judge {
             pool: EndpointPool::new(&spec.model_spec(), api_key),
             spec: spec.clone(),

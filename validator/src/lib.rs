@@ -146,6 +146,21 @@ impl PreparedChunk {
     }
 }
 
+/// Which task fields play the question and the answer for the semantic checks and the
+/// judge: `question` and `answer` when present, else the first and the last field (no
+/// question when there is only one field).
+pub(crate) fn question_answer(fields: &[String]) -> (Option<usize>, Option<usize>) {
+    let question = fields
+        .iter()
+        .position(|f| f == "question")
+        .or(if fields.len() > 1 { Some(0) } else { None });
+    let answer = fields
+        .iter()
+        .position(|f| f == "answer")
+        .or(fields.len().checked_sub(1));
+    (question, answer)
+}
+
 /// Scores records: built once per job from its [`ValidateSpec`], shared by every thread.
 pub struct Validator {
     fields: Vec<String>,

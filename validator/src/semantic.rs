@@ -173,14 +173,7 @@ impl Semantic {
     /// Checks with `spec`'s thresholds for records with these task fields (question and
     /// answer as in [`crate::Validator::new`]).
     pub fn new(cache: Arc<EmbedCache>, spec: &SemanticSpec, fields: &[String]) -> Semantic {
-        let question = fields
-            .iter()
-            .position(|f| f == "question")
-            .or(if fields.len() > 1 { Some(0) } else { None });
-        let answer = fields
-            .iter()
-            .position(|f| f == "answer")
-            .or(fields.len().checked_sub(1));
+        let (question, answer) = crate::question_answer(fields);
         Semantic {
             cache,
             spec: spec.clone(),
