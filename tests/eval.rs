@@ -22,15 +22,10 @@ use common::*;
 const DEFECTS: [&str; 5] = ["unfaithful", "off_topic", "near_duplicate", "pii", "copied"];
 
 /// (defect, precision, recall) floors below the 0.9 / 0.8 target: measured on this set
-/// (unfaithful 0.769 / 0.714, off_topic 0.897 / 0.972, near_duplicate 1.000 / 0.694),
-/// less a record or two. Unfaithful answers that invent a cause or contradict the source
+/// (unfaithful 0.769 / 0.714, off_topic 0.897 / 0.972), less a record or two. Unfaithful answers that invent a cause or contradict the source
 /// in paraphrase are fluent and on topic: similarity, word overlap and the lexical
 /// contradiction rules cannot see them; that needs the LLM judge or an entailment model.
-const FLOORS: [(&str, f64, f64); 3] = [
-    ("unfaithful", 0.72, 0.66),
-    ("off_topic", 0.85, 0.9),
-    ("near_duplicate", 0.95, 0.65),
-];
+const FLOORS: [(&str, f64, f64); 2] = [("unfaithful", 0.72, 0.66), ("off_topic", 0.85, 0.9)];
 
 fn predicted(reasons: &[serde_json::Value]) -> &'static str {
     let codes: Vec<&str> = reasons.iter().filter_map(|r| r["code"].as_str()).collect();

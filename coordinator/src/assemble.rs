@@ -294,6 +294,7 @@ impl Assembler {
                         exact: v.exact,
                         minhash: std::mem::take(&mut v.minhash),
                         embedding: std::mem::take(&mut v.embedding),
+                        answer_embedding: std::mem::take(&mut v.answer_embedding),
                     };
                     if let Some(r) = self.dedup.check(&sig) {
                         reasons.push(r);

@@ -224,7 +224,7 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
                 validator.score_prepared(&it.fields, p)
             })
             .collect();
-        let mut embeddings: Vec<Vec<f32>> = vec![Vec::new(); batch.len()];
+        let mut embeddings: Vec<(Vec<f32>, Vec<f32>)> = vec![Default::default(); batch.len()];
         let pairs: Vec<(&Map<String, Value>, &str)> = batch
             .iter()
             .zip(&chunk_texts)
@@ -234,7 +234,7 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
             for (i, s) in sem.score(&pairs).await?.into_iter().enumerate() {
                 let sc = &mut scored[i];
                 sem.apply(&s, &mut sc.scores, &mut sc.reasons);
-                embeddings[i] = s.embedding;
+                embeddings[i] = (s.embedding, s.answer_embedding);
             }
         }
         if let Some(judge) = &judge {
@@ -243,13 +243,14 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
                 judge.apply(r, &mut sc.scores, &mut sc.reasons);
             }
         }
-        for ((it, s), emb) in batch.iter().zip(scored).zip(embeddings) {
+        for ((it, s), (emb, answer_emb)) in batch.iter().zip(scored).zip(embeddings) {
             let mut reasons: Vec<Reason> = s.reasons;
             if reasons.is_empty() {
                 let sig = Signature {
                     exact: s.signature.exact,
                     minhash: s.signature.minhash,
                     embedding: emb.clone(),
+                    answer_embedding: answer_emb,
                 };
                 match dedup.check(&sig) {
                     Some(r) => reasons.push(r),

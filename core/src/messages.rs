@@ -61,4 +61,7 @@ pub struct Verdict {
     /// The record's embedding (semantic near-duplicates); empty when semantic checks are
     /// off.
     pub embedding: Vec<f32>,
+    /// The answer's embedding (semantic near-duplicates); empty when semantic checks are
+    /// off.
+    pub answer_embedding: Vec<f32>,
 }

@@ -447,6 +447,14 @@ pub struct SemanticSpec {
     /// Records at least this similar to a kept one are near-duplicates (1.0: off).
     #[serde(default = "defaults::near_duplicate_cosine")]
     pub near_duplicate_cosine: f64,
+    /// Records at least this similar to a kept one whose answers are at least
+    /// `near_duplicate_answer_cosine` similar are near-duplicates too: the same answer to
+    /// a reworded question (1.0: off).
+    #[serde(default = "defaults::near_duplicate_cosine_with_answer")]
+    pub near_duplicate_cosine_with_answer: f64,
+    /// See `near_duplicate_cosine_with_answer`.
+    #[serde(default = "defaults::near_duplicate_answer_cosine")]
+    pub near_duplicate_answer_cosine: f64,
 }
 impl SemanticSpec {
     /// No semantic checks run.
@@ -468,6 +476,8 @@ impl Default for SemanticSpec {
             min_topic_with_lexical: defaults::min_topic_with_lexical(),
             min_answer_relevance: defaults::min_answer_relevance(),
             near_duplicate_cosine: defaults::near_duplicate_cosine(),
+            near_duplicate_cosine_with_answer: defaults::near_duplicate_cosine_with_answer(),
+            near_duplicate_answer_cosine: defaults::near_duplicate_answer_cosine(),
         }
     }
 }
@@ -571,6 +581,12 @@ mod defaults {
     }
     pub(super) fn near_duplicate_cosine() -> f64 {
         0.8
+    }
+    pub(super) fn near_duplicate_cosine_with_answer() -> f64 {
+        0.7
+    }
+    pub(super) fn near_duplicate_answer_cosine() -> f64 {
+        0.75
     }
     pub(super) fn judge_max_tokens() -> u32 {
         200
@@ -928,6 +944,14 @@ impl Job {
             (
                 "validate.semantic.near_duplicate_cosine",
                 sem.near_duplicate_cosine,
+            ),
+            (
+                "validate.semantic.near_duplicate_cosine_with_answer",
+                sem.near_duplicate_cosine_with_answer,
+            ),
+            (
+                "validate.semantic.near_duplicate_answer_cosine",
+                sem.near_duplicate_answer_cosine,
             ),
         ] {
             if !(0.0..=1.0).contains(&x) {

@@ -153,6 +153,7 @@ impl WireMessage for Verdict {
             exact: self.exact,
             minhash: self.minhash.clone(),
             embedding: self.embedding.clone(),
+            answer_embedding: self.answer_embedding.clone(),
         }
         .encode_to_vec()
     }
@@ -172,6 +173,7 @@ impl WireMessage for Verdict {
             exact: v.exact,
             minhash: v.minhash,
             embedding: v.embedding,
+            answer_embedding: v.answer_embedding,
         })
     }
 }
@@ -270,6 +272,7 @@ mod tests {
                 exact: u64::MAX,
                 minhash: vec![1, 2, u32::MAX],
                 embedding: vec![0.5, -0.25, 1.0],
+                answer_embedding: vec![0.25, 1.0],
             };
             assert_eq!(Verdict::decode(&v.encode()).unwrap(), v);
         }

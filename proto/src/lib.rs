@@ -55,6 +55,7 @@ mod tests {
             exact: 42,
             minhash: vec![1, 2, 3],
             embedding: vec![0.5],
+            answer_embedding: vec![0.25],
         };
         let bytes = v.encode_to_vec();
         assert_eq!(v1::Verdict::decode(bytes.as_slice()).unwrap(), v);

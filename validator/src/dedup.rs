@@ -65,6 +65,10 @@ fn sem_bands(threshold: f32) -> usize {
 #[derive(Debug, Clone, Default)]
 struct SemIndex {
     threshold: f32,
+    /// The record similarity at which answers are compared (1.0: never).
+    with_answer: f32,
+    /// The answer similarity that makes such a pair near-duplicates.
+    answer_threshold: f32,
     bands: usize,
     dim: usize,
     /// `bands * SEM_ROWS` hyperplanes of `dim` values, made for the first vector.
@@ -73,6 +77,9 @@ struct SemIndex {
     next: Vec<u32>,
     codes: Vec<i8>,
     scales: Vec<f32>,
+    /// Answers' codes and scales (a zero scale: no answer).
+    answer_codes: Vec<i8>,
+    answer_scales: Vec<f32>,
     /// Semantic entry → kept record.
     owner: Vec<u32>,
 }
@@ -117,30 +124,53 @@ impl SemIndex {
         (codes, max / 127.0)
     }
 
-    fn cosine_to(&self, k: usize, codes: &[i8], scale: f32) -> f32 {
-        let kept = &self.codes[k * self.dim..][..self.dim];
-        let dot: i32 = kept
-            .iter()
+    fn dot(kept: &[i8], codes: &[i8]) -> i32 {
+        kept.iter()
             .zip(codes)
             .map(|(a, b)| i32::from(*a) * i32::from(*b))
-            .sum();
-        dot as f32 * self.scales[k] * scale
+            .sum()
     }
 
-    /// The earliest kept entry at or above the threshold: (entry, similarity).
-    fn best(&self, v: &[f32]) -> Option<(u32, f32)> {
+    fn cosine_to(&self, k: usize, codes: &[i8], scale: f32) -> f32 {
+        Self::dot(&self.codes[k * self.dim..][..self.dim], codes) as f32 * self.scales[k] * scale
+    }
+
+    fn answer_cosine_to(&self, k: usize, codes: &[i8], scale: f32) -> f32 {
+        Self::dot(&self.answer_codes[k * self.dim..][..self.dim], codes) as f32
+            * self.answer_scales[k]
+            * scale
+    }
+
+    /// The answer's codes and scale (zeros and 0 without an answer of this dimension).
+    fn quantize_answer(&self, a: &[f32]) -> (Vec<i8>, f32) {
+        if a.len() == self.dim {
+            Self::quantize(a)
+        } else {
+            (vec![0; self.dim], 0.0)
+        }
+    }
+
+    /// The earliest kept entry that `v` (answer `a`) near-duplicates: (entry, record
+    /// similarity, the answers' similarity when that decided).
+    fn best(&self, v: &[f32], a: &[f32]) -> Option<(u32, f32, Option<f32>)> {
         if self.owner.is_empty() || v.len() != self.dim {
             return None;
         }
         let (codes, scale) = Self::quantize(v);
-        let mut best: Option<(u32, f32)> = None;
+        let (acodes, ascale) = self.quantize_answer(a);
+        let mut best: Option<(u32, f32, Option<f32>)> = None;
         for (band, key) in self.keys(v).into_iter().enumerate() {
             let mut k = self.buckets.get(&key).copied().unwrap_or(NONE);
             while k != NONE {
-                if best.is_none_or(|(b, _)| k < b) {
+                if best.is_none_or(|(b, _, _)| k < b) {
                     let c = self.cosine_to(k as usize, &codes, scale);
-                    if c >= self.threshold {
-                        best = Some((k, c));
+                    if self.threshold < 1.0 && c >= self.threshold {
+                        best = Some((k, c, None));
+                    } else if self.with_answer < 1.0 && c >= self.with_answer && ascale > 0.0 {
+                        let ac = self.answer_cosine_to(k as usize, &acodes, ascale);
+                        if ac >= self.answer_threshold {
+                            best = Some((k, c, Some(ac)));
+                        }
                     }
                 }
                 k = self.next[k as usize * self.bands + band];
@@ -149,7 +179,7 @@ impl SemIndex {
         best
     }
 
-    fn insert(&mut self, owner: u32, v: &[f32]) {
+    fn insert(&mut self, owner: u32, v: &[f32], a: &[f32]) {
         if v.is_empty() {
             return;
         }
@@ -164,6 +194,9 @@ impl SemIndex {
         let (codes, scale) = Self::quantize(v);
         self.codes.extend(codes);
         self.scales.push(scale);
+        let (acodes, ascale) = self.quantize_answer(a);
+        self.answer_codes.extend(acodes);
+        self.answer_scales.push(ascale);
         self.owner.push(owner);
         self.next.resize(self.next.len() + self.bands, NONE);
         for (band, key) in self.keys(v).into_iter().enumerate() {
@@ -188,10 +221,22 @@ impl DedupIndex {
             next: Vec::new(),
             ids: Vec::new(),
             sketches: Vec::new(),
-            semantic: SemIndex {
-                threshold: spec.semantic.near_duplicate_cosine as f32,
-                bands: sem_bands(spec.semantic.near_duplicate_cosine as f32),
-                ..Default::default()
+            semantic: {
+                let sem = &spec.semantic;
+                let threshold = sem.near_duplicate_cosine as f32;
+                let with_answer = if sem.near_duplicate_answer_cosine < 1.0 {
+                    sem.near_duplicate_cosine_with_answer as f32
+                } else {
+                    1.0
+                };
+                SemIndex {
+                    threshold,
+                    with_answer,
+                    answer_threshold: sem.near_duplicate_answer_cosine as f32,
+                    // Candidates must include pairs at the lower of the two thresholds.
+                    bands: sem_bands(threshold.min(with_answer)),
+                    ..Default::default()
+                }
             },
         }
     }
@@ -245,16 +290,21 @@ impl DedupIndex {
                 ),
             ));
         }
-        if self.semantic.threshold < 1.0 {
-            if let Some((e, c)) = self.semantic.best(&sig.embedding) {
-                let k = self.semantic.owner[e as usize];
-                return Some(Reason::new(
-                    codes::NEAR_DUPLICATE,
-                    format!(
+        let sem = &self.semantic;
+        if sem.threshold < 1.0 || sem.with_answer < 1.0 {
+            if let Some((e, c, answers)) = sem.best(&sig.embedding, &sig.answer_embedding) {
+                let k = sem.owner[e as usize];
+                let detail = match answers {
+                    None => format!(
                         "same meaning as {} (cosine {c:.2}, threshold {:.2})",
-                        self.ids[k as usize], self.semantic.threshold
+                        self.ids[k as usize], sem.threshold
                     ),
-                ));
+                    Some(a) => format!(
+                        "same answer as {} (answers' cosine {a:.2} ≥ {:.2}, records' {c:.2} ≥ {:.2})",
+                        self.ids[k as usize], sem.answer_threshold, sem.with_answer
+                    ),
+                };
+                return Some(Reason::new(codes::NEAR_DUPLICATE, detail));
             }
         }
         None
@@ -274,8 +324,9 @@ impl DedupIndex {
             let prev = self.buckets.insert(key, k).unwrap_or(NONE);
             self.next[k as usize * self.bands + band] = prev;
         }
-        if self.semantic.threshold < 1.0 {
-            self.semantic.insert(k, &sig.embedding);
+        if self.semantic.threshold < 1.0 || self.semantic.with_answer < 1.0 {
+            self.semantic
+                .insert(k, &sig.embedding, &sig.answer_embedding);
         }
     }
 }
@@ -336,6 +387,7 @@ mod tests {
             exact,
             minhash,
             embedding: Vec::new(),
+            answer_embedding: Vec::new(),
         }
     }
 
@@ -439,6 +491,7 @@ mod semantic_tests {
             exact: n,
             minhash: vec![n as u32; 8],
             embedding: e,
+            answer_embedding: Vec::new(),
         };
         idx.insert("r0", &sig(a.clone(), 1));
         idx.insert("r1", &sig(near(&a, &b, 0.95), 2));
@@ -456,5 +509,38 @@ mod semantic_tests {
         let mut off = DedupIndex::new(&spec);
         off.insert("r0", &sig(a.clone(), 1));
         assert!(off.check(&sig(near(&a, &b, 0.99), 6)).is_none());
+    }
+
+    #[test]
+    fn records_alike_with_the_same_answer_are_near_duplicates() {
+        let spec = ValidateSpec::default(); // 0.8 alone, or 0.7 with answers at 0.75
+        let mut idx = DedupIndex::new(&spec);
+        let a = unit((0..64).map(|i| ((i * 7 % 13) as f32) - 6.0).collect());
+        let b0: Vec<f32> = (0..64).map(|i| ((i * 5 % 11) as f32) - 5.0).collect();
+        let d: f32 = a.iter().zip(&b0).map(|(x, y)| x * y).sum();
+        let b = unit(b0.iter().zip(&a).map(|(y, x)| y - d * x).collect());
+        let sig = |e: Vec<f32>, ans: Vec<f32>, n: u64| Signature {
+            exact: n,
+            minhash: vec![n as u32; 8],
+            embedding: e,
+            answer_embedding: ans,
+        };
+        idx.insert("kept", &sig(a.clone(), b.clone(), 1));
+        // Records at 0.75, answers at 0.9: the same answer to a reworded question.
+        let r = idx
+            .check(&sig(near(&a, &b, 0.75), near(&b, &a, 0.9), 2))
+            .expect("same answer, similar record");
+        assert!(r.detail.contains("same answer as kept"), "{}", r.detail);
+        // Records at 0.75, answers at 0.5: another question about the same passage.
+        assert!(idx
+            .check(&sig(near(&a, &b, 0.75), near(&b, &a, 0.5), 3))
+            .is_none());
+        // Records at 0.6: unrelated enough, whatever the answers.
+        assert!(idx
+            .check(&sig(near(&a, &b, 0.6), near(&b, &a, 0.99), 4))
+            .is_none());
+        // Without an answer embedding only the record threshold applies.
+        assert!(idx.check(&sig(near(&a, &b, 0.75), Vec::new(), 5)).is_none());
+        assert!(idx.check(&sig(near(&a, &b, 0.85), Vec::new(), 6)).is_some());
     }
 }

@@ -81,6 +81,9 @@ pub struct Signature {
     /// The record's embedding (unit vector; empty when semantic checks are off).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub embedding: Vec<f32>,
+    /// The answer's embedding (unit vector; empty when semantic checks are off).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answer_embedding: Vec<f32>,
 }
 
 /// The verdict of the per-record checks.

@@ -158,6 +158,8 @@ pub struct SemScores {
     pub topic: f64,
     /// The record's embedding (its fields joined), for near-duplicates.
     pub embedding: Vec<f32>,
+    /// The answer's embedding, for near-duplicates (empty without an answer).
+    pub answer_embedding: Vec<f32>,
 }
 
 /// The semantic checks of one job.
@@ -299,6 +301,7 @@ impl Semantic {
                     },
                     topic: sim(p.record, p.chunk),
                     embedding: vecs[p.record].to_vec(),
+                    answer_embedding: p.answer_text.map(|a| vecs[a].to_vec()).unwrap_or_default(),
                 }
             })
             .collect())

@@ -111,6 +111,7 @@ impl JobScorer {
                     exact: s.signature.exact,
                     minhash: s.signature.minhash,
                     embedding: Vec::new(),
+                    answer_embedding: Vec::new(),
                     candidate: c,
                 }
             }
@@ -121,6 +122,7 @@ impl JobScorer {
                 exact: 0,
                 minhash: vec![],
                 embedding: vec![],
+                answer_embedding: vec![],
             },
         }
     }
@@ -172,6 +174,7 @@ impl JobScorer {
                 let v = &mut out[i];
                 sem.apply(&s, &mut v.scores, &mut v.reasons);
                 v.embedding = s.embedding;
+                v.answer_embedding = s.answer_embedding;
             }
         }
         if let (Some(judge), Some(rated)) = (&self.judge, rated) {

@@ -69,6 +69,7 @@ impl MinHasher {
             }
         }
         Signature {
+            answer_embedding: Vec::new(),
             exact,
             minhash,
             embedding: Vec::new(),
