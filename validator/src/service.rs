@@ -160,14 +160,21 @@ impl JobScorer {
                 (fields, self.job.chunks[ch].text.as_str())
             })
             .collect();
-        let scored = match &self.semantic {
-            Some(sem) => Some(sem.score(&items).await?),
-            None => None,
+        // The embedding model and the judge's endpoint work at the same time.
+        let semantic = async {
+            match &self.semantic {
+                Some(sem) => sem.score(&items).await.map(Some),
+                None => Ok(None),
+            }
         };
-        let rated = match &self.judge {
-            Some(j) => Some(j.rate(&items).await?),
-            None => None,
+        let judged = async {
+            match &self.judge {
+                Some(j) => j.rate(&items).await.map(Some),
+                None => Ok(None),
+            }
         };
+        let (scored, rated) = tokio::join!(semantic, judged);
+        let (scored, rated) = (scored?, rated?);
         drop(items);
         if let (Some(sem), Some(scored)) = (&self.semantic, scored) {
             for (&i, s) in todo.iter().zip(scored) {
