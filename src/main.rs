@@ -50,7 +50,9 @@ enum Command {
     /// `source` {document, chunk} (a source of the job and the chunk's index in it) or
     /// `context` (the text the record is grounded in). Writes samples.jsonl (records that
     /// pass), rejected.jsonl (with reasons) and manifest.json to --out. Duplicates are
-    /// decided in line order: the first of a group is kept.
+    /// decided in line order: the first of a group is kept. With `validate.judge` in the
+    /// job, each record is also rated by the judge; verdicts are cached in
+    /// <out>/.seedstream/, so scoring again pays nothing.
     Score(ScoreArgs),
     /// Report on a dataset directory (from run or score): an HTML page with charts
     /// (<dir>/report.html, self-contained) and a summary here.

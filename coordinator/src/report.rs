@@ -294,13 +294,22 @@ figure{{margin:0}}</style></head><body>",
     let total = samples.len() + rejected.len();
     let _ = write!(
         html,
-        "<h2>Counts</h2><table><tr><th>records</th><th>accepted</th><th>rejected</th><th>status</th><th>job fingerprint</th><th>semantic checks</th></tr>\
-<tr><td class=num>{total}</td><td class=num>{}</td><td class=num>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr></table>",
+        "<h2>Counts</h2><table><tr><th>records</th><th>accepted</th><th>rejected</th><th>status</th><th>job fingerprint</th><th>semantic checks</th><th>LLM judge</th></tr>\
+<tr><td class=num>{total}</td><td class=num>{}</td><td class=num>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr></table>",
         samples.len(),
         rejected.len(),
         esc(manifest["status"].as_str().unwrap_or("")),
         esc(&short(job["fingerprint"].as_str().unwrap_or(""), 16)),
         esc(&manifest["validation"]["embedding_model"].as_str().map(str::to_string).unwrap_or_else(|| "off (lexical only)".into())),
+        esc(&match &manifest["validation"]["judge"] {
+            serde_json::Value::Object(j) => format!(
+                "{} (faithfulness ≥ {}/5, relevance ≥ {}/5)",
+                j.get("model").and_then(|m| m.as_str()).unwrap_or("?"),
+                j.get("min_faithfulness").unwrap_or(&serde_json::Value::Null),
+                j.get("min_relevance").unwrap_or(&serde_json::Value::Null)
+            ),
+            _ => "off".to_string(),
+        }),
     );
 
     html.push_str("<h2>Rejection reasons</h2>");
