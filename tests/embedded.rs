@@ -617,43 +617,50 @@ fn llm_judge_rates_every_record_through_the_cache() {
         assert!(s["judge_faithfulness"].as_f64().unwrap() >= 0.75, "{r}");
         assert!(s["judge_relevance"].as_f64().unwrap() >= 0.5, "{r}");
     }
-    // Off-topic samples are rejected by the judge's verdict, naming its rating.
-    let mut off_topic = 0;
-    for r in &rejected {
-        let seed = r["provenance"]["seed"].as_u64().unwrap();
+    // Off-topic samples are rejected by the judge's verdict, naming its rating, unless a
+    // check the judge does not settle rejected them first (then it was not asked).
+    let settled = [
+        "format",
+        "pii",
+        "copied",
+        "invented_number",
+        "contradiction",
+    ];
+    let (mut off_topic, mut by_judge, mut with_verdict, mut not_asked) = (0, 0, 0, 0);
+    for r in accepted.iter().chain(&rejected) {
         let codes: Vec<&str> = r["reasons"]
             .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x["code"].as_str().unwrap())
-            .collect();
-        if codes.contains(&"over_target") {
-            continue;
+            .map(|a| a.iter().map(|x| x["code"].as_str().unwrap()).collect())
+            .unwrap_or_default();
+        let asked = !codes.iter().any(|c| settled.contains(c));
+        assert_eq!(r["scores"]["judge_faithfulness"].is_number(), asked, "{r}");
+        if asked {
+            with_verdict += 1;
+        } else {
+            not_asked += 1;
         }
-        assert!(r["scores"]["judge_faithfulness"].is_number(), "{r}");
+        let seed = r["provenance"]["seed"].as_u64().unwrap();
         if seedstream_sim::injected_kind(seed, &rates).is_some() {
             off_topic += 1;
-            let detail = r["reasons"].to_string();
-            assert!(
-                detail.contains("judge rated relevance 1/5"),
-                "an off-topic sample not rejected by the judge: {r}"
-            );
+            assert!(!codes.is_empty(), "an off-topic sample accepted: {r}");
+            if asked && !codes.contains(&"over_target") {
+                by_judge += 1;
+                assert!(
+                    r["reasons"]
+                        .to_string()
+                        .contains("judge rated relevance 1/5"),
+                    "an off-topic sample not rejected by the judge: {r}"
+                );
+            }
         }
     }
     assert!(off_topic >= 5, "too few off-topic samples: {off_topic}");
-    let off_topic_accepted = accepted
-        .iter()
-        .filter(|r| {
-            seedstream_sim::injected_kind(r["provenance"]["seed"].as_u64().unwrap(), &rates)
-                .is_some()
-        })
-        .count();
-    assert_eq!(off_topic_accepted, 0);
-    assert_eq!(
-        rated as usize,
-        accepted.len() + rejected.len(),
-        "one verdict per record"
+    assert!(
+        by_judge >= 5,
+        "too few off-topic samples judged: {by_judge}"
     );
+    eprintln!("judged {with_verdict} records, {not_asked} not asked; {by_judge} of {off_topic} off-topic samples rejected by the judge");
+    assert_eq!(rated as usize, with_verdict, "one verdict per record asked");
 
     // A rerun pays neither the generator nor the judge again, and gives the same bytes.
     let before = read(&out.join("samples.jsonl"));

@@ -238,7 +238,11 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
             }
         }
         if let Some(judge) = &judge {
-            for (i, r) in judge.rate(&pairs).await?.iter().enumerate() {
+            let ask: Vec<usize> = (0..batch.len())
+                .filter(|&i| seedstream_validator::judge::worth_asking(&scored[i].reasons))
+                .collect();
+            let asked: Vec<_> = ask.iter().map(|&i| pairs[i]).collect();
+            for (&i, r) in ask.iter().zip(judge.rate(&asked).await?.iter()) {
                 let sc = &mut scored[i];
                 judge.apply(r, &mut sc.scores, &mut sc.reasons);
             }

@@ -10,6 +10,9 @@
 //!   with no JSON, `Faithfulness: 4/5` lines in prose. A reply with no usable rating is
 //!   retried like a malformed completion (counted), then the record is rejected with
 //!   `judge_failed`, never dropped.
+//! - Only records the judge could still accept are sent: one that already fails a check
+//!   the judge does not settle (format, privacy, copying, an invented number, a
+//!   contradiction) is not ([`worth_asking`]).
 //! - When the judge rates a record, its verdict settles faithfulness and relevance: the
 //!   lexical and embedding scores stay in the record, but their `unfaithful` and
 //!   `off_topic` verdicts give way to the judge's. A number absent from the source
@@ -235,6 +238,15 @@ fn from_prose(content: &str) -> Option<(f64, f64, String)> {
         })
         .unwrap_or_default();
     Some((f, r, reason))
+}
+
+/// Whether a record with these reasons from the other checks is worth a judge's verdict:
+/// not when it already fails a check the judge does not settle (format, personal data,
+/// copying, an invented number, a contradiction), so no verdict is paid for in vain.
+pub fn worth_asking(reasons: &[Reason]) -> bool {
+    reasons
+        .iter()
+        .all(|r| r.code == codes::UNFAITHFUL || r.code == codes::OFF_TOPIC)
 }
 
 /// The judge a job asks for (`None`: no judge), its API key read from `env`.

@@ -167,15 +167,20 @@ impl JobScorer {
                 None => Ok(None),
             }
         };
+        // The judge is only asked about records it could still accept.
+        let ask: Vec<usize> = (0..todo.len())
+            .filter(|&k| crate::judge::worth_asking(&out[todo[k]].reasons))
+            .collect();
+        let ask_items: Vec<_> = ask.iter().map(|&k| items[k]).collect();
         let judged = async {
             match &self.judge {
-                Some(j) => j.rate(&items).await.map(Some),
+                Some(j) => j.rate(&ask_items).await.map(Some),
                 None => Ok(None),
             }
         };
         let (scored, rated) = tokio::join!(semantic, judged);
         let (scored, rated) = (scored?, rated?);
-        drop(items);
+        drop((items, ask_items));
         if let (Some(sem), Some(scored)) = (&self.semantic, scored) {
             for (&i, s) in todo.iter().zip(scored) {
                 let v = &mut out[i];
@@ -185,8 +190,8 @@ impl JobScorer {
             }
         }
         if let (Some(judge), Some(rated)) = (&self.judge, rated) {
-            for (&i, r) in todo.iter().zip(&rated) {
-                let v = &mut out[i];
+            for (&k, r) in ask.iter().zip(&rated) {
+                let v = &mut out[todo[k]];
                 judge.apply(r, &mut v.scores, &mut v.reasons);
             }
         }
