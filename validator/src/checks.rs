@@ -226,7 +226,12 @@ impl Check for Faithfulness {
             }
         }
         if self.check_contradictions {
-            if let Some(d) = crate::contradict::find(text, &rec.chunk.source) {
+            let question = rec
+                .question
+                .filter(|&q| Some(q) != rec.answer)
+                .and_then(|q| rec.text(q))
+                .unwrap_or("");
+            if let Some(d) = crate::contradict::find(text, question, &rec.chunk.source) {
                 out.reasons.push(Reason::new(codes::CONTRADICTION, d));
             }
         }

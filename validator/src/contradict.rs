@@ -422,7 +422,7 @@ fn antonym_flip(
 
 // ---- names ---------------------------------------------------------------------------
 
-fn unknown_name(answer_sent: &[Tok], chunk_lower: &str) -> Option<String> {
+fn unknown_name(answer_sent: &[Tok], src: &Source, question_lower: &str) -> Option<String> {
     for i in 1..answer_sent.len() {
         let t = &answer_sent[i];
         let first = t.orig.chars().next().unwrap_or(' ');
@@ -436,7 +436,12 @@ fn unknown_name(answer_sent: &[Tok], chunk_lower: &str) -> Option<String> {
             continue;
         }
         let name = t.lower.trim_end_matches("'s");
-        if !contains_word(chunk_lower, name) {
+        // Known as written, in another inflection ("Romans", "Roman"), or named by the
+        // question itself (then it is the question's subject, not a claim of the answer).
+        let known = contains_word(&src.lower, name)
+            || src.words.contains(&stem(name))
+            || contains_word(question_lower, name);
+        if !known {
             return Some(format!(
                 "the answer names {:?}, which the source does not mention",
                 t.orig.trim_end_matches("'s")
@@ -515,14 +520,16 @@ impl Source {
     }
 }
 
-/// The first contradiction found between `answer` and its source, described.
-pub(crate) fn find(answer: &str, src: &Source) -> Option<String> {
+/// The first contradiction found between `answer` (to `question`) and its source,
+/// described.
+pub(crate) fn find(answer: &str, question: &str, src: &Source) -> Option<String> {
+    let question_lower = question.to_lowercase().replace('’', "'");
     if let Some(d) = number_unit(&toks(answer), &src.toks, &src.numbers) {
         return Some(d);
     }
     for s in sentences(answer) {
         let st = toks(s);
-        if let Some(d) = unknown_name(&st, &src.lower) {
+        if let Some(d) = unknown_name(&st, src, &question_lower) {
             return Some(d);
         }
         if !flippable(&st, &src.words) {
@@ -550,7 +557,7 @@ mod tests {
     use super::*;
 
     fn find(answer: &str, chunk: &str) -> Option<String> {
-        super::find(answer, &Source::new(chunk))
+        super::find(answer, "", &Source::new(chunk))
     }
 
     const WATCH: &str = "A quartz watch typically drifts by about 15 seconds a month, while a well-regulated mechanical watch may gain or lose several seconds a day.";
@@ -607,5 +614,16 @@ mod tests {
         );
         // Acronyms and sentence starts are not names.
         assert_eq!(find("In 1852. UV lamps came later.", LIGHT), None);
+        // Another inflection of a word of the source, or a name the question gives.
+        assert_eq!(find("The Boards installed it.", LIGHT), None);
+        let src = Source::new(LIGHT);
+        assert_eq!(
+            super::find(
+                "Unlike the Mael Stack, Greyhorn Point got one.",
+                "Did the Mael Stack get a lens first?",
+                &src
+            ),
+            None
+        );
     }
 }
