@@ -274,10 +274,7 @@ fn cluster_jobs_over_grpc() {
     ]);
     // An LLM judge too (a second simulator): the validators cache its verdicts in Redis.
     let judge = Sim::start(&["--latency-ms", "5", "--fault-malformed", "0.1"]);
-    let judge_spec = format!(
-        "validate:\n  judge:\n    endpoints: [\"{}\"]\n    backoff_base_ms: 5\n",
-        judge.url
-    );
+    let judge_spec = judge_yaml(&judge.url, &[]);
     let job = write_job(&dir, "cluster", 120, "", &judge_spec);
     assert!(run_job(&job, &dir.join("embedded"), &sim.url, &[])
         .status

@@ -586,10 +586,7 @@ fn llm_judge_rates_every_record_through_the_cache() {
         ..seedstream_sim::BadRates::uniform(0.0)
     };
     let dir = tempdir("judge");
-    let extra = format!(
-        "validate:\n  judge:\n    endpoints: [\"{}\"]\n    model: judge-sim\n    max_retries: 8\n    backoff_base_ms: 5\n",
-        judge.url
-    );
+    let extra = judge_yaml(&judge.url, &["model: judge-sim", "max_retries: 8"]);
     let job = write_job(&dir, "judged", 80, "", &extra);
     let out = dir.join("out");
     let o = run_job(&job, &out, &sim.url, &[]);
@@ -718,8 +715,8 @@ fn failing_judge_rejects_with_a_reason_and_loses_nothing() {
     let judge = Sim::start(&["--latency-ms", "1", "--fault-500", "1"]);
     let dir = tempdir("judge-down");
     let extra = format!(
-        "max_slots: 24\nvalidate:\n  judge:\n    endpoints: [\"{}\"]\n    max_retries: 1\n    backoff_base_ms: 5\n",
-        judge.url
+        "max_slots: 24\n{}",
+        judge_yaml(&judge.url, &["max_retries: 1"])
     );
     let job = write_job(&dir, "judge-down", 20, "", &extra);
     let out = dir.join("out");

@@ -20,6 +20,7 @@ use seedstream_core::spec::Job;
 use seedstream_core::state::{RedbState, StateStore};
 use seedstream_core::{Error, Result};
 use seedstream_validator::judge::judge_for;
+use seedstream_validator::models::{self, ModelChecks};
 use seedstream_validator::semantic::{embedder_for, EmbedEnv, Semantic};
 use seedstream_validator::{DedupIndex, Signature, Validator};
 
@@ -194,6 +195,10 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
         Some(st) => judge_for(&spec.judge, fields, env, st.clone())?,
         None => None,
     };
+    let checks = ModelChecks {
+        semantic: semantic.as_ref(),
+        judge: judge.as_deref(),
+    };
     let mut dedup = DedupIndex::new(spec);
     let mut diversity = Diversity::new(job.chunks.len());
     let mut samples = AtomicFile::create(&out.join("samples.jsonl"))?;
@@ -225,26 +230,17 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
             })
             .collect();
         let mut embeddings: Vec<(Vec<f32>, Vec<f32>)> = vec![Default::default(); batch.len()];
-        let pairs: Vec<(&Map<String, Value>, &str)> = batch
-            .iter()
-            .zip(&chunk_texts)
-            .map(|(it, ch)| (&it.fields, *ch))
-            .collect();
-        if let Some(sem) = &semantic {
-            for (i, s) in sem.score(&pairs).await?.into_iter().enumerate() {
-                let sc = &mut scored[i];
-                sem.apply(&s, &mut sc.scores, &mut sc.reasons);
-                embeddings[i] = (s.embedding, s.answer_embedding);
-            }
-        }
-        if let Some(judge) = &judge {
-            let ask: Vec<usize> = (0..batch.len())
-                .filter(|&i| seedstream_validator::judge::worth_asking(&scored[i].reasons))
+        if checks.any() {
+            let items: Vec<models::Item<'_>> = batch
+                .iter()
+                .zip(&chunk_texts)
+                .zip(&scored)
+                .map(|((it, ch), s)| (&it.fields, *ch, &s.reasons[..]))
                 .collect();
-            let asked: Vec<_> = ask.iter().map(|&i| pairs[i]).collect();
-            for (&i, r) in ask.iter().zip(judge.rate(&asked).await?.iter()) {
-                let sc = &mut scored[i];
-                judge.apply(r, &mut sc.scores, &mut sc.reasons);
+            let found = checks.run(&items).await?;
+            drop(items);
+            for ((f, s), e) in found.into_iter().zip(&mut scored).zip(&mut embeddings) {
+                *e = checks.apply(f, &mut s.scores, &mut s.reasons);
             }
         }
         for ((it, s), (emb, answer_emb)) in batch.iter().zip(scored).zip(embeddings) {

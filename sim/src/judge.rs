@@ -16,26 +16,6 @@ use std::collections::HashSet;
 
 use crate::rng::{fnv1a, Rng};
 
-/// The text between the last `<tag>` line and the `</tag>` line after it.
-pub(crate) fn block<'a>(text: &'a str, tag: &str) -> Option<&'a str> {
-    let (open_tag, close_tag) = (format!("<{tag}>"), format!("</{tag}>"));
-    let mut open: Option<usize> = None;
-    let mut found = None;
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let t = line.trim();
-        if t == open_tag {
-            open = Some(offset + line.len());
-        } else if t == close_tag {
-            if let Some(start) = open.take() {
-                found = Some(&text[start..offset]);
-            }
-        }
-        offset += line.len();
-    }
-    found.map(str::trim)
-}
-
 fn words(s: &str) -> Vec<String> {
     s.split(|c: char| !c.is_alphanumeric())
         .filter(|w| w.chars().count() >= 4 || w.chars().all(|c| c.is_ascii_digit()))
@@ -130,7 +110,5 @@ mod tests {
             "England beat West Germany at Wembley.",
         );
         assert_eq!((f, r), (1, 1));
-        assert_eq!(block("x\n<answer>\n a \n</answer>\n", "answer"), Some("a"));
-        assert_eq!(block("<answer> a", "answer"), None);
     }
 }

@@ -393,7 +393,7 @@ fn parse_request(req: &Value) -> Result<ChatRequest, String> {
         .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
         .ok_or_else(|| "messages: expected at least one message with role \"user\"".to_string())?;
     let text = message_text(user);
-    let chunk = document_block(&text).unwrap_or(text.trim()).to_string();
+    let chunk = block(&text, "document").unwrap_or(text.trim()).to_string();
     let seed = match req.get("seed") {
         None | Some(Value::Null) => 0,
         Some(v) => v
@@ -402,12 +402,8 @@ fn parse_request(req: &Value) -> Result<ChatRequest, String> {
             .ok_or_else(|| format!("seed: expected an integer, found {v}"))?,
     };
     let fields = schema_fields(req).unwrap_or_else(|| vec!["question".into(), "answer".into()]);
-    let judge = crate::judge::block(&text, "answer").map(|a| {
-        (
-            crate::judge::block(&text, "question").map(str::to_string),
-            a.to_string(),
-        )
-    });
+    let judge = block(&text, "answer")
+        .map(|a| (block(&text, "question").map(str::to_string), a.to_string()));
     Ok(ChatRequest {
         chunk,
         judge,
@@ -421,24 +417,24 @@ fn parse_request(req: &Value) -> Result<ChatRequest, String> {
     })
 }
 
-/// The text between the last `<document>` line and the `</document>` line after it.
-fn document_block(text: &str) -> Option<&str> {
+/// The text between the last `<tag>` line and the `</tag>` line after it.
+fn block<'a>(text: &'a str, tag: &str) -> Option<&'a str> {
+    let (open_tag, close_tag) = (format!("<{tag}>"), format!("</{tag}>"));
     let mut open: Option<usize> = None;
-    let mut block = None;
+    let mut found = None;
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
-        match line.trim() {
-            "<document>" => open = Some(offset + line.len()),
-            "</document>" => {
-                if let Some(start) = open.take() {
-                    block = Some(&text[start..offset]);
-                }
+        let t = line.trim();
+        if t == open_tag {
+            open = Some(offset + line.len());
+        } else if t == close_tag {
+            if let Some(start) = open.take() {
+                found = Some(&text[start..offset]);
             }
-            _ => {}
         }
         offset += line.len();
     }
-    block.map(str::trim)
+    found.map(str::trim)
 }
 
 /// Task fields from `response_format.json_schema.schema`: `required` in order, else the
@@ -753,9 +749,10 @@ mod tests {
     #[test]
     fn the_last_document_block_is_the_chunk() {
         let text = "Example:\n<document>\nold chunk\n</document>\nNow this one:\n<document>\n  the real chunk\nsecond line\n</document>\nWrite JSON.";
-        assert_eq!(document_block(text), Some("the real chunk\nsecond line"));
-        assert_eq!(document_block("no block here"), None);
-        assert_eq!(document_block("<document>\nunclosed"), None);
+        assert_eq!(block(text, "document"), Some("the real chunk\nsecond line"));
+        assert_eq!(block("no block here", "document"), None);
+        assert_eq!(block("x\n<answer>\n a \n</answer>\n", "answer"), Some("a"));
+        assert_eq!(block("<document>\nunclosed", "document"), None);
     }
 
     #[test]

@@ -131,6 +131,17 @@ model:
     path
 }
 
+/// A `validate.judge` section (for `write_job`'s `extra`) calling the judge at `url`,
+/// with short backoff and any more `settings` lines ("max_retries: 1").
+pub fn judge_yaml(url: &str, settings: &[&str]) -> String {
+    let mut y =
+        format!("validate:\n  judge:\n    endpoints: [\"{url}\"]\n    backoff_base_ms: 5\n");
+    for s in settings {
+        y.push_str(&format!("    {s}\n"));
+    }
+    y
+}
+
 /// `seedstream run JOB --out OUT --quiet ARGS…`
 pub fn run_plain(job: &Path, out: &Path, args: &[&str]) -> Output {
     Command::new(BIN)

@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use seedstream_core::client::{Completion, EndpointPool, Failure};
@@ -291,7 +290,7 @@ impl Judge {
             spec: spec.clone(),
             state,
             fields: fields.to_vec(),
-            question: question.filter(|q| Some(*q) != answer),
+            question,
             answer,
             cache_hits: AtomicU64::new(0),
         }
@@ -365,11 +364,7 @@ impl Judge {
             let never = &never;
             async move {
                 let body = self.request(fields, chunk).body();
-                let key: [u8; 32] = Sha256::new()
-                    .chain_update(b"seedstream-judge-v1\0")
-                    .chain_update(&body)
-                    .finalize()
-                    .into();
+                let key = ChatRequest::cache_key_of(&body);
                 if let Some(bytes) = self.state.cache_get(&key).await? {
                     if let Some(r) = serde_json::from_slice::<Completion>(&bytes)
                         .ok()

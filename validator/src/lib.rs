@@ -36,11 +36,13 @@
 //!   embeddings)
 //! - `semantic.rs`: embedding-based checks (grounding, relevance), batched
 //! - `judge.rs`: the LLM judge (rubric prompt, robust verdict parsing, cached verdicts)
+//! - `models.rs`: the semantic checks and the judge over a batch, together
 
 mod checks;
 mod contradict;
 mod dedup;
 pub mod judge;
+pub mod models;
 mod pii;
 pub mod semantic;
 pub mod service;
@@ -151,7 +153,7 @@ impl PreparedChunk {
 
 /// Which task fields play the question and the answer for the semantic checks and the
 /// judge: `question` and `answer` when present, else the first and the last field (no
-/// question when there is only one field).
+/// question when there is only one field, or when it would be the answer field).
 pub(crate) fn question_answer(fields: &[String]) -> (Option<usize>, Option<usize>) {
     let question = fields
         .iter()
@@ -161,7 +163,7 @@ pub(crate) fn question_answer(fields: &[String]) -> (Option<usize>, Option<usize
         .iter()
         .position(|f| f == "answer")
         .or(fields.len().checked_sub(1));
-    (question, answer)
+    (question.filter(|q| Some(*q) != answer), answer)
 }
 
 /// Scores records: built once per job from its [`ValidateSpec`], shared by every thread.

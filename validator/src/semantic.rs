@@ -234,9 +234,7 @@ impl Semantic {
         }
         let mut plans = Vec::with_capacity(items.len());
         for (fields, chunk) in items {
-            let question = self
-                .field(fields, self.question)
-                .filter(|_| self.question != self.answer);
+            let question = self.field(fields, self.question);
             // A sentence is grounded as the claim it makes in context: "Roughly 254
             // nanometres." says nothing alone, with its question it is a fact to find.
             let answer_sents: Vec<(usize, String)> = self

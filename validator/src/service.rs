@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::judge::{judge_for, Judge};
+use crate::models::{Item, ModelChecks};
 use crate::semantic::{embedder_for, EmbedEnv, Semantic};
 use crate::{PreparedChunk, Validator};
 
@@ -75,7 +76,14 @@ impl JobScorer {
     /// Whether the semantic checks or the judge run (candidates are then scored in
     /// batches).
     pub fn batched(&self) -> bool {
-        self.semantic.is_some() || self.judge.is_some()
+        self.model_checks().any()
+    }
+
+    fn model_checks(&self) -> ModelChecks<'_> {
+        ModelChecks {
+            semantic: self.semantic.as_ref(),
+            judge: self.judge.as_deref(),
+        }
     }
 
     /// The judge's counters, when a judge runs.
@@ -128,7 +136,7 @@ impl JobScorer {
     }
 
     /// Score candidates of this job: the lexical checks, then, when on, the semantic
-    /// ones for the whole batch at once (one embedding call for the texts not cached).
+    /// ones and the judge for the whole batch at once ([`ModelChecks`]).
     pub async fn score_batch(&self, cs: Vec<Candidate>) -> Result<Vec<Verdict>> {
         // Each slot's chunk is planned once, for both kinds of checks.
         let chunks: Vec<usize> = cs.iter().map(|c| self.chunk_of(c)).collect();
@@ -146,54 +154,24 @@ impl JobScorer {
         if todo.is_empty() {
             return Ok(out);
         }
-        let chunks: Vec<usize> = todo.iter().map(|&i| chunks[i]).collect();
-        let items: Vec<(&serde_json::Map<String, serde_json::Value>, &str)> = todo
+        let checks = self.model_checks();
+        let items: Vec<Item<'_>> = todo
             .iter()
-            .zip(&chunks)
-            .map(|(&i, &ch)| {
-                let fields = &out[i]
-                    .candidate
-                    .outcome
-                    .as_ref()
-                    .expect("ok outcome")
-                    .fields;
-                (fields, self.job.chunks[ch].text.as_str())
+            .map(|&i| {
+                let v = &out[i];
+                let fields = &v.candidate.outcome.as_ref().expect("ok outcome").fields;
+                (
+                    fields,
+                    self.job.chunks[chunks[i]].text.as_str(),
+                    &v.reasons[..],
+                )
             })
             .collect();
-        // The embedding model and the judge's endpoint work at the same time.
-        let semantic = async {
-            match &self.semantic {
-                Some(sem) => sem.score(&items).await.map(Some),
-                None => Ok(None),
-            }
-        };
-        // The judge is only asked about records it could still accept.
-        let ask: Vec<usize> = (0..todo.len())
-            .filter(|&k| crate::judge::worth_asking(&out[todo[k]].reasons))
-            .collect();
-        let ask_items: Vec<_> = ask.iter().map(|&k| items[k]).collect();
-        let judged = async {
-            match &self.judge {
-                Some(j) => j.rate(&ask_items).await.map(Some),
-                None => Ok(None),
-            }
-        };
-        let (scored, rated) = tokio::join!(semantic, judged);
-        let (scored, rated) = (scored?, rated?);
-        drop((items, ask_items));
-        if let (Some(sem), Some(scored)) = (&self.semantic, scored) {
-            for (&i, s) in todo.iter().zip(scored) {
-                let v = &mut out[i];
-                sem.apply(&s, &mut v.scores, &mut v.reasons);
-                v.embedding = s.embedding;
-                v.answer_embedding = s.answer_embedding;
-            }
-        }
-        if let (Some(judge), Some(rated)) = (&self.judge, rated) {
-            for (&k, r) in ask.iter().zip(&rated) {
-                let v = &mut out[todo[k]];
-                judge.apply(r, &mut v.scores, &mut v.reasons);
-            }
+        let found = checks.run(&items).await?;
+        drop(items);
+        for (&i, f) in todo.iter().zip(found) {
+            let v = &mut out[i];
+            (v.embedding, v.answer_embedding) = checks.apply(f, &mut v.scores, &mut v.reasons);
         }
         Ok(out)
     }
