@@ -37,11 +37,6 @@ pub struct JobScorer {
 }
 
 impl JobScorer {
-    /// A scorer for `job` with its `validate` thresholds, lexical checks only.
-    pub fn new(job: Arc<Job>) -> Arc<Self> {
-        Self::with_checks(job, None, None)
-    }
-
     /// A scorer with the semantic checks (`embeddings`) and the LLM judge, each when given.
     pub fn with_checks(
         job: Arc<Job>,
@@ -100,13 +95,7 @@ impl JobScorer {
         plan_slot(&self.job, &round, c.key.shard, c.key.slot).chunk
     }
 
-    /// Score one candidate against its chunk with the lexical per-record checks.
-    pub fn score(&self, c: Candidate) -> Verdict {
-        let chunk = self.chunk_of(&c);
-        self.score_in(c, chunk)
-    }
-
-    /// [`JobScorer::score`] with the candidate's chunk already known.
+    /// The lexical per-record checks of one candidate against its chunk.
     fn score_in(&self, c: Candidate, chunk: usize) -> Verdict {
         match &c.outcome {
             Ok(done) => {
