@@ -287,6 +287,20 @@ fn bad_input_exits_2_naming_file_and_field() {
             ),
             vec!["bad.yaml", "validate.judge.endpoints[0]", "judge:8000"],
         ),
+        (
+            "near-duplicate scope unknown",
+            base(
+                &doc,
+                &seeds,
+                "validate:\n  semantic:\n    near_duplicate_scope: paragraph\n",
+            ),
+            vec![
+                "bad.yaml",
+                "validate.semantic.near_duplicate_scope",
+                "paragraph",
+                "chunk",
+            ],
+        ),
     ];
     for (name, yaml, needles) in cases {
         let job = dir.join("bad.yaml");

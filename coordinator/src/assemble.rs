@@ -17,7 +17,7 @@ use seedstream_core::plan::{plan_slot, HalfwaySnapshot, RoundPlan, SlotKey};
 use seedstream_core::record::{codes, Reason};
 use seedstream_core::spec::Job;
 use seedstream_core::{Error, Result};
-use seedstream_validator::{DedupIndex, Signature};
+use seedstream_validator::{scope_key, DedupIndex, Signature};
 use serde_json::{json, Map, Value};
 
 /// A file written under a temporary name and renamed into place when complete, so an
@@ -296,10 +296,16 @@ impl Assembler {
                         embedding: std::mem::take(&mut v.embedding),
                         answer_embedding: std::mem::take(&mut v.answer_embedding),
                     };
-                    if let Some(r) = self.dedup.check(&sig) {
+                    let chunk = &self.job.chunks[plan.chunk];
+                    let scope = scope_key(
+                        self.job.spec.validate.semantic.near_duplicate_scope,
+                        &self.job.sources[chunk.doc as usize].path,
+                        &chunk.text,
+                    );
+                    if let Some(r) = self.dedup.check(&sig, scope) {
                         reasons.push(r);
                     } else if t.accepted < self.job.spec.target {
-                        self.dedup.insert(&id, &sig);
+                        self.dedup.insert(&id, &sig, scope);
                     } else {
                         reasons.push(Reason::new(
                             codes::OVER_TARGET,

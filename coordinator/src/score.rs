@@ -22,7 +22,7 @@ use seedstream_core::{Error, Result};
 use seedstream_validator::judge::judge_for;
 use seedstream_validator::models::{self, ModelChecks};
 use seedstream_validator::semantic::{embedder_for, EmbedEnv, Semantic};
-use seedstream_validator::{DedupIndex, Signature, Validator};
+use seedstream_validator::{scope_key, DedupIndex, Signature, Validator};
 
 use crate::assemble::{write_atomic, AtomicFile};
 use crate::diversity::Diversity;
@@ -40,6 +40,9 @@ struct Item {
     /// Index into `Job::chunks`, when the record names one.
     chunk: Option<usize>,
     context: Option<String>,
+    /// The record's document: its `source.document`, else its own `document` string
+    /// field, else its context (for `validate.semantic.near_duplicate_scope`).
+    document: String,
 }
 
 /// What `score` reports.
@@ -142,6 +145,14 @@ fn parse(job: &Job, input: &Path, text: &str) -> Result<Vec<Item>> {
                 ))
             }
         };
+        let document = match (chunk, &context) {
+            (Some(c), _) => job.sources[job.chunks[c].doc as usize].path.clone(),
+            (None, Some(ctx)) => match obj.get("document") {
+                Some(Value::String(d)) if !d.is_empty() => d.clone(),
+                _ => ctx.clone(),
+            },
+            (None, None) => String::new(),
+        };
         items.push(Item {
             line,
             id,
@@ -149,6 +160,7 @@ fn parse(job: &Job, input: &Path, text: &str) -> Result<Vec<Item>> {
             original: obj,
             chunk,
             context,
+            document,
         });
     }
     Ok(items)
@@ -243,7 +255,9 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
                 *e = checks.apply(f, &mut s.scores, &mut s.reasons);
             }
         }
-        for ((it, s), (emb, answer_emb)) in batch.iter().zip(scored).zip(embeddings) {
+        for (((it, s), (emb, answer_emb)), chunk) in
+            batch.iter().zip(scored).zip(embeddings).zip(&chunk_texts)
+        {
             let mut reasons: Vec<Reason> = s.reasons;
             if reasons.is_empty() {
                 let sig = Signature {
@@ -252,9 +266,10 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
                     embedding: emb.clone(),
                     answer_embedding: answer_emb,
                 };
-                match dedup.check(&sig) {
+                let scope = scope_key(spec.semantic.near_duplicate_scope, &it.document, chunk);
+                match dedup.check(&sig, scope) {
                     Some(r) => reasons.push(r),
-                    None => dedup.insert(&it.id, &sig),
+                    None => dedup.insert(&it.id, &sig, scope),
                 }
             }
             let mut rec = it.original.clone();

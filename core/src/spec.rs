@@ -455,7 +455,35 @@ pub struct SemanticSpec {
     /// See `near_duplicate_cosine_with_answer`.
     #[serde(default = "defaults::near_duplicate_answer_cosine")]
     pub near_duplicate_answer_cosine: f64,
+    /// Which kept records a record is compared with for semantic near-duplicates:
+    /// `job` (all, the default), `document` or `chunk` (those of the same source). A
+    /// narrower scope keeps the check's cost flat on very large jobs about one subject;
+    /// exact and MinHash near-duplicates are always looked for job-wide. (Left out of
+    /// the serialised spec at `job`, so jobs without it keep their fingerprint.)
+    #[serde(default, skip_serializing_if = "NearDuplicateScope::is_job")]
+    pub near_duplicate_scope: NearDuplicateScope,
 }
+
+/// Which kept records a record is compared with for semantic near-duplicates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NearDuplicateScope {
+    /// Every kept record of the job.
+    #[default]
+    Job,
+    /// Kept records from the same source document.
+    Document,
+    /// Kept records from the same source chunk.
+    Chunk,
+}
+
+impl NearDuplicateScope {
+    /// The default, job-wide scope.
+    pub fn is_job(&self) -> bool {
+        *self == NearDuplicateScope::Job
+    }
+}
+
 impl SemanticSpec {
     /// No semantic checks run.
     pub fn is_off(&self) -> bool {
@@ -478,6 +506,7 @@ impl Default for SemanticSpec {
             near_duplicate_cosine: defaults::near_duplicate_cosine(),
             near_duplicate_cosine_with_answer: defaults::near_duplicate_cosine_with_answer(),
             near_duplicate_answer_cosine: defaults::near_duplicate_answer_cosine(),
+            near_duplicate_scope: NearDuplicateScope::Job,
         }
     }
 }

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use seedstream_core::record::{codes, Reason};
-use seedstream_core::spec::ValidateSpec;
+use seedstream_core::spec::{NearDuplicateScope, ValidateSpec};
 
 use crate::signature::estimate_jaccard;
 use crate::text::mix64;
@@ -73,8 +73,14 @@ struct SemIndex {
     dim: usize,
     /// `bands * SEM_ROWS` hyperplanes of `dim` values, made for the first vector.
     planes: Vec<f32>,
-    buckets: HashMap<u64, u32, PassThrough>,
+    /// Band key (mixed with the scope) → (newest entry, entries in the bucket).
+    buckets: HashMap<u64, (u32, u32), PassThrough>,
     next: Vec<u32>,
+    /// Scope → its entries, oldest first.
+    scopes: HashMap<u64, Vec<u32>, PassThrough>,
+    /// Scan the scope when its buckets list at least `1 / scan_below` of it
+    /// ([`SCAN_BELOW`]; 0 never scans, for tests).
+    scan_below: usize,
     codes: Vec<i8>,
     scales: Vec<f32>,
     /// Answers' codes and scales (a zero scale: no answer).
@@ -104,16 +110,17 @@ impl SemIndex {
             .collect()
     }
 
-    fn keys(&self, v: &[f32]) -> Vec<u64> {
+    fn keys(&self, v: &[f32], scope: u64) -> Vec<u64> {
+        let scope = mix64(scope ^ 0x5c09_e000_0000_0000);
         let mut keys = vec![0u64; self.bands];
         for (band, key) in keys.iter_mut().enumerate() {
             let mut bits = 0u64;
             for r in 0..SEM_ROWS {
                 let p = &self.planes[(band * SEM_ROWS + r) * self.dim..][..self.dim];
-                let d: f32 = p.iter().zip(v).map(|(a, b)| a * b).sum();
+                let d = dot_f32(p, v);
                 bits = (bits << 1) | u64::from(d >= 0.0);
             }
-            *key = mix64(bits ^ ((band as u64) << 32) ^ 0x5e3a_0000_0000_0000);
+            *key = mix64(bits ^ ((band as u64) << 32) ^ 0x5e3a_0000_0000_0000 ^ scope);
         }
         keys
     }
@@ -150,36 +157,71 @@ impl SemIndex {
         }
     }
 
-    /// The earliest kept entry that `v` (answer `a`) near-duplicates: (entry, record
-    /// similarity, the answers' similarity when that decided).
-    fn best(&self, v: &[f32], a: &[f32]) -> Option<(u32, f32, Option<f32>)> {
-        if self.owner.is_empty() || v.len() != self.dim {
+    /// Whether kept entry `k` is a near-duplicate of the record with `codes` (answer
+    /// `acodes`): the record similarity, and the answers' similarity when that decided.
+    fn matches(
+        &self,
+        k: u32,
+        (codes, scale): (&[i8], f32),
+        (acodes, ascale): (&[i8], f32),
+    ) -> Option<(f32, Option<f32>)> {
+        let c = self.cosine_to(k as usize, codes, scale);
+        if self.threshold < 1.0 && c >= self.threshold {
+            return Some((c, None));
+        }
+        if self.with_answer < 1.0 && c >= self.with_answer && ascale > 0.0 {
+            let ac = self.answer_cosine_to(k as usize, acodes, ascale);
+            if ac >= self.answer_threshold {
+                return Some((c, Some(ac)));
+            }
+        }
+        None
+    }
+
+    /// The earliest kept entry of `scope` that `v` (answer `a`) near-duplicates:
+    /// (entry, record similarity, the answers' similarity when that decided).
+    ///
+    /// When the bands' buckets hold few entries, those candidates are gathered, sorted
+    /// and verified once each, earliest first. When they hold many (records on one
+    /// topic share bands often, and LSH cannot tell them from pairs at the threshold),
+    /// the scope's entries are scanned in order instead, which is exact and cheaper
+    /// than walking the buckets. Either way the first match is the answer.
+    fn best(&self, v: &[f32], a: &[f32], scope: u64) -> Option<(u32, f32, Option<f32>)> {
+        if v.len() != self.dim {
             return None;
         }
-        let (codes, scale) = Self::quantize(v);
-        let (acodes, ascale) = self.quantize_answer(a);
-        let mut best: Option<(u32, f32, Option<f32>)> = None;
-        for (band, key) in self.keys(v).into_iter().enumerate() {
-            let mut k = self.buckets.get(&key).copied().unwrap_or(NONE);
+        let members = self.scopes.get(&scope)?;
+        let keys = self.keys(v, scope);
+        let hits: Vec<(usize, u32, u32)> = keys
+            .iter()
+            .enumerate()
+            .filter_map(|(band, key)| self.buckets.get(key).map(|&(k, n)| (band, k, n)))
+            .collect();
+        let q = Self::quantize(v);
+        let qa = self.quantize_answer(a);
+        let q = (&q.0[..], q.1);
+        let qa = (&qa.0[..], qa.1);
+        let listed: usize = hits.iter().map(|&(_, _, n)| n as usize).sum();
+        if self.scan_below > 0 && listed * self.scan_below >= members.len() {
+            return members
+                .iter()
+                .find_map(|&k| self.matches(k, q, qa).map(|(c, ac)| (k, c, ac)));
+        }
+        let mut candidates: Vec<u32> = Vec::with_capacity(listed);
+        for (band, mut k, _) in hits {
             while k != NONE {
-                if best.is_none_or(|(b, _, _)| k < b) {
-                    let c = self.cosine_to(k as usize, &codes, scale);
-                    if self.threshold < 1.0 && c >= self.threshold {
-                        best = Some((k, c, None));
-                    } else if self.with_answer < 1.0 && c >= self.with_answer && ascale > 0.0 {
-                        let ac = self.answer_cosine_to(k as usize, &acodes, ascale);
-                        if ac >= self.answer_threshold {
-                            best = Some((k, c, Some(ac)));
-                        }
-                    }
-                }
+                candidates.push(k);
                 k = self.next[k as usize * self.bands + band];
             }
         }
-        best
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates
+            .into_iter()
+            .find_map(|k| self.matches(k, q, qa).map(|(c, ac)| (k, c, ac)))
     }
 
-    fn insert(&mut self, owner: u32, v: &[f32], a: &[f32]) {
+    fn insert(&mut self, owner: u32, v: &[f32], a: &[f32], scope: u64) {
         if v.is_empty() {
             return;
         }
@@ -198,13 +240,59 @@ impl SemIndex {
         self.answer_codes.extend(acodes);
         self.answer_scales.push(ascale);
         self.owner.push(owner);
+        self.scopes.entry(scope).or_default().push(k);
         self.next.resize(self.next.len() + self.bands, NONE);
-        for (band, key) in self.keys(v).into_iter().enumerate() {
-            let prev = self.buckets.insert(key, k).unwrap_or(NONE);
-            self.next[k as usize * self.bands + band] = prev;
+        for (band, key) in self.keys(v, scope).into_iter().enumerate() {
+            let bucket = self.buckets.entry(key).or_insert((NONE, 0));
+            self.next[k as usize * self.bands + band] = bucket.0;
+            *bucket = (k, bucket.1 + 1);
         }
     }
 }
+
+/// `a · b`, summed in eight lanes (a fixed order, so the same on every machine, and one
+/// the compiler turns into vector instructions; a single running sum it cannot).
+fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ac.zip(bc) {
+        for i in 0..8 {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// The scope key of a record from `document` whose chunk is `chunk` (its text, or any
+/// string naming it) under the job's `validate.semantic.near_duplicate_scope`: records
+/// with equal keys are compared for semantic near-duplicates. 0 for `job`.
+pub fn scope_key(scope: NearDuplicateScope, document: &str, chunk: &str) -> u64 {
+    let hash = |parts: &[&str]| {
+        // FNV-1a over the parts with a separator, then mixed: stable across builds.
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for part in parts {
+            for b in part.bytes().chain([0xff]) {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        mix64(h) | 1
+    };
+    match scope {
+        NearDuplicateScope::Job => 0,
+        NearDuplicateScope::Document => hash(&[document]),
+        NearDuplicateScope::Chunk => hash(&[document, chunk]),
+    }
+}
+
+/// Bucket entries (counted once per band they share) below `scope size / SCAN_BELOW`
+/// are walked; at or above it, the scope is scanned.
+const SCAN_BELOW: usize = 4;
 
 impl DedupIndex {
     /// An empty index with the spec's near-duplicate threshold and MinHash size.
@@ -235,6 +323,7 @@ impl DedupIndex {
                     answer_threshold: sem.near_duplicate_answer_cosine as f32,
                     // Candidates must include pairs at the lower of the two thresholds.
                     bands: sem_bands(threshold.min(with_answer)),
+                    scan_below: SCAN_BELOW,
                     ..Default::default()
                 }
             },
@@ -254,7 +343,10 @@ impl DedupIndex {
     /// The kept record `sig` duplicates (code `DUPLICATE`: same normalised text) or
     /// near-duplicates (code `NEAR_DUPLICATE`: estimated Jaccard ≥ threshold), naming its
     /// id and the similarity; `None` when `sig` is new.
-    pub fn check(&self, sig: &Signature) -> Option<Reason> {
+    ///
+    /// Semantic near-duplicates are only looked for among kept records of the same
+    /// `scope` (see [`scope_key`]; 0 for every record); exact and MinHash ones among all.
+    pub fn check(&self, sig: &Signature, scope: u64) -> Option<Reason> {
         if let Some(&k) = self.exact.get(&sig.exact) {
             return Some(Reason::new(
                 codes::DUPLICATE,
@@ -292,7 +384,7 @@ impl DedupIndex {
         }
         let sem = &self.semantic;
         if sem.threshold < 1.0 || sem.with_answer < 1.0 {
-            if let Some((e, c, answers)) = sem.best(&sig.embedding, &sig.answer_embedding) {
+            if let Some((e, c, answers)) = sem.best(&sig.embedding, &sig.answer_embedding, scope) {
                 let k = sem.owner[e as usize];
                 let detail = match answers {
                     None => format!(
@@ -310,8 +402,8 @@ impl DedupIndex {
         None
     }
 
-    /// Record `sig` as kept under `id`.
-    pub fn insert(&mut self, id: &str, sig: &Signature) {
+    /// Record `sig` as kept under `id`, in `scope`.
+    pub fn insert(&mut self, id: &str, sig: &Signature, scope: u64) {
         let k = u32::try_from(self.ids.len()).expect("fewer than 2^32 kept records");
         self.ids.push(id.to_string());
         self.sketches.push(sig.minhash.clone());
@@ -326,7 +418,7 @@ impl DedupIndex {
         }
         if self.semantic.threshold < 1.0 || self.semantic.with_answer < 1.0 {
             self.semantic
-                .insert(k, &sig.embedding, &sig.answer_embedding);
+                .insert(k, &sig.embedding, &sig.answer_embedding, scope);
         }
     }
 }
@@ -417,11 +509,11 @@ mod tests {
         let spec = ValidateSpec::default();
         let mut idx = DedupIndex::new(&spec);
         let base: Vec<u32> = (0..64).map(|i| i * 7 + 1).collect();
-        assert!(idx.check(&sig(1, base.clone())).is_none());
-        idx.insert("job/r0/s0/0", &sig(1, base.clone()));
+        assert!(idx.check(&sig(1, base.clone()), 0).is_none());
+        idx.insert("job/r0/s0/0", &sig(1, base.clone()), 0);
         assert_eq!(idx.len(), 1);
 
-        let r = idx.check(&sig(1, vec![0; 64])).expect("exact duplicate");
+        let r = idx.check(&sig(1, vec![0; 64]), 0).expect("exact duplicate");
         assert_eq!(r.code, codes::DUPLICATE);
         assert!(r.detail.contains("job/r0/s0/0"), "{}", r.detail);
 
@@ -430,7 +522,7 @@ mod tests {
         for v in near.iter_mut().skip(52) {
             *v += 1_000_000;
         }
-        let r = idx.check(&sig(2, near)).expect("near duplicate");
+        let r = idx.check(&sig(2, near), 0).expect("near duplicate");
         assert_eq!(r.code, codes::NEAR_DUPLICATE);
         assert!(
             r.detail.contains("job/r0/s0/0") && r.detail.contains("0.81"),
@@ -443,7 +535,7 @@ mod tests {
         for v in far.iter_mut().skip(38) {
             *v += 1_000_000;
         }
-        assert!(idx.check(&sig(3, far)).is_none());
+        assert!(idx.check(&sig(3, far), 0).is_none());
     }
 
     #[test]
@@ -453,11 +545,11 @@ mod tests {
         let base: Vec<u32> = (0..64).collect();
         let mut second = base.clone();
         second[63] = 999;
-        idx.insert("first", &sig(10, base.clone()));
-        idx.insert("second", &sig(11, second));
+        idx.insert("first", &sig(10, base.clone()), 0);
+        idx.insert("second", &sig(11, second), 0);
         let mut probe = base;
         probe[0] = 12345;
-        let r = idx.check(&sig(12, probe)).unwrap();
+        let r = idx.check(&sig(12, probe), 0).unwrap();
         assert!(r.detail.contains("of first"), "{}", r.detail);
     }
 }
@@ -493,22 +585,22 @@ mod semantic_tests {
             embedding: e,
             answer_embedding: Vec::new(),
         };
-        idx.insert("r0", &sig(a.clone(), 1));
-        idx.insert("r1", &sig(near(&a, &b, 0.95), 2));
+        idx.insert("r0", &sig(a.clone(), 1), 0);
+        idx.insert("r1", &sig(near(&a, &b, 0.95), 2), 0);
         let r = idx
-            .check(&sig(near(&a, &b, 0.97), 3))
+            .check(&sig(near(&a, &b, 0.97), 3), 0)
             .expect("cosine 0.97 is a near-duplicate");
         assert!(r.detail.contains("r0"), "{}", r.detail);
         assert!(
-            idx.check(&sig(near(&a, &b, 0.5), 4)).is_none(),
+            idx.check(&sig(near(&a, &b, 0.5), 4), 0).is_none(),
             "cosine 0.5 is new"
         );
-        assert!(idx.check(&sig(b.clone(), 5)).is_none());
+        assert!(idx.check(&sig(b.clone(), 5), 0).is_none());
         // Off at threshold 1.0.
         spec.semantic.near_duplicate_cosine = 1.0;
         let mut off = DedupIndex::new(&spec);
-        off.insert("r0", &sig(a.clone(), 1));
-        assert!(off.check(&sig(near(&a, &b, 0.99), 6)).is_none());
+        off.insert("r0", &sig(a.clone(), 1), 0);
+        assert!(off.check(&sig(near(&a, &b, 0.99), 6), 0).is_none());
     }
 
     #[test]
@@ -525,22 +617,124 @@ mod semantic_tests {
             embedding: e,
             answer_embedding: ans,
         };
-        idx.insert("kept", &sig(a.clone(), b.clone(), 1));
+        idx.insert("kept", &sig(a.clone(), b.clone(), 1), 0);
         // Records at 0.75, answers at 0.9: the same answer to a reworded question.
         let r = idx
-            .check(&sig(near(&a, &b, 0.75), near(&b, &a, 0.9), 2))
+            .check(&sig(near(&a, &b, 0.75), near(&b, &a, 0.9), 2), 0)
             .expect("same answer, similar record");
         assert!(r.detail.contains("same answer as kept"), "{}", r.detail);
         // Records at 0.75, answers at 0.5: another question about the same passage.
         assert!(idx
-            .check(&sig(near(&a, &b, 0.75), near(&b, &a, 0.5), 3))
+            .check(&sig(near(&a, &b, 0.75), near(&b, &a, 0.5), 3), 0)
             .is_none());
         // Records at 0.6: unrelated enough, whatever the answers.
         assert!(idx
-            .check(&sig(near(&a, &b, 0.6), near(&b, &a, 0.99), 4))
+            .check(&sig(near(&a, &b, 0.6), near(&b, &a, 0.99), 4), 0)
             .is_none());
         // Without an answer embedding only the record threshold applies.
-        assert!(idx.check(&sig(near(&a, &b, 0.75), Vec::new(), 5)).is_none());
-        assert!(idx.check(&sig(near(&a, &b, 0.85), Vec::new(), 6)).is_some());
+        assert!(idx
+            .check(&sig(near(&a, &b, 0.75), Vec::new(), 5), 0)
+            .is_none());
+        assert!(idx
+            .check(&sig(near(&a, &b, 0.85), Vec::new(), 6), 0)
+            .is_some());
+    }
+
+    /// Single-topic vectors (pairwise cosine ≈ 0.5, where every kept record shares a
+    /// band with most others) and planted near-duplicates at 0.9.
+    fn one_topic(n: usize) -> Vec<Vec<f32>> {
+        let mut rng = crate::text::SplitMix64(7);
+        let mut gauss = || (rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32 - 0.5;
+        let topic = unit((0..64).map(|_| gauss()).collect());
+        let mut out: Vec<Vec<f32>> = Vec::new();
+        for i in 0..n {
+            let noise = unit((0..64).map(|_| gauss()).collect());
+            let v = if i % 5 == 4 {
+                near(&out[i - 3], &noise, 0.9)
+            } else {
+                unit(
+                    topic
+                        .iter()
+                        .zip(&noise)
+                        .map(|(t, e)| 0.7 * t + 0.7 * e)
+                        .collect(),
+                )
+            };
+            out.push(v);
+        }
+        out
+    }
+
+    #[test]
+    fn scanning_a_scope_decides_like_walking_its_buckets() {
+        let vs = one_topic(400);
+        let sig = |e: &[f32], n: usize| Signature {
+            exact: n as u64,
+            minhash: vec![n as u32; 8],
+            embedding: e.to_vec(),
+            answer_embedding: Vec::new(),
+        };
+        let decide = |scan_below: usize| {
+            let mut idx = DedupIndex::new(&ValidateSpec::default());
+            idx.semantic.scan_below = scan_below;
+            let mut out = Vec::new();
+            for (i, v) in vs.iter().enumerate() {
+                let r = idx.check(&sig(v, i), 0);
+                if r.is_none() {
+                    idx.insert(&format!("r{i}"), &sig(v, i), 0);
+                }
+                out.push(r.map(|r| r.detail));
+            }
+            out
+        };
+        let walked = decide(0);
+        let scanned = decide(usize::MAX / 1024);
+        assert_eq!(walked, scanned);
+        let dups = scanned.iter().filter(|r| r.is_some()).count();
+        assert_eq!(dups, 80, "every planted near-duplicate, and nothing else");
+    }
+
+    #[test]
+    fn a_scope_limits_semantic_comparisons_to_its_own_records() {
+        let a = one_topic(1).remove(0);
+        let mut spec = ValidateSpec::default();
+        spec.semantic.near_duplicate_scope = NearDuplicateScope::Chunk;
+        let scope = spec.semantic.near_duplicate_scope;
+        let (c1, c2) = (
+            scope_key(scope, "a.md", "one"),
+            scope_key(scope, "a.md", "two"),
+        );
+        assert_ne!(c1, c2);
+        assert_ne!(
+            c1,
+            scope_key(scope, "b.md", "one"),
+            "a chunk is named with its document"
+        );
+        assert_eq!(
+            scope_key(NearDuplicateScope::Document, "a.md", "one"),
+            scope_key(NearDuplicateScope::Document, "a.md", "two")
+        );
+        assert_eq!(scope_key(NearDuplicateScope::Job, "a.md", "one"), 0);
+        let sig = |minhash: u32, n: u64| Signature {
+            exact: n,
+            minhash: vec![minhash; 8],
+            embedding: a.clone(),
+            answer_embedding: Vec::new(),
+        };
+        let mut idx = DedupIndex::new(&spec);
+        idx.insert("kept", &sig(1, 1), c1);
+        let same = idx.check(&sig(2, 2), c1).expect("same chunk, same meaning");
+        assert!(
+            same.detail.contains("same meaning as kept"),
+            "{}",
+            same.detail
+        );
+        assert!(
+            idx.check(&sig(2, 2), c2).is_none(),
+            "another chunk: not compared"
+        );
+        // Exact and MinHash duplicates are found across scopes.
+        assert!(idx.check(&sig(1, 1), c2).is_some());
+        assert!(idx.check(&sig(1, 3), c2).is_some());
     }
 }

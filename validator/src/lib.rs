@@ -54,7 +54,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use dedup::DedupIndex;
+pub use dedup::{scope_key, DedupIndex};
 pub use seedstream_core::record::Reason;
 use seedstream_core::spec::ValidateSpec;
 

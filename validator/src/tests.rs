@@ -381,8 +381,8 @@ fn dedup_is_order_independent_given_canonical_order() {
         let mut idx = DedupIndex::new(&ValidateSpec::default());
         let mut kept = Vec::new();
         for (id, sig) in &sorted {
-            if idx.check(sig).is_none() {
-                idx.insert(id, sig);
+            if idx.check(sig, 0).is_none() {
+                idx.insert(id, sig, 0);
                 kept.push(id.clone());
             }
         }
@@ -435,7 +435,7 @@ fn dedup_finds_what_brute_force_finds() {
     let mut kept: Vec<usize> = Vec::new();
     let mut lsh_decisions = Vec::new();
     for (i, s) in sigs.iter().enumerate() {
-        let dup = idx.check(s).is_some();
+        let dup = idx.check(s, 0).is_some();
         let brute = kept.iter().any(|&k| {
             sigs[k].exact == s.exact
                 || signature::estimate_jaccard(&sigs[k].minhash, &s.minhash)
@@ -443,7 +443,7 @@ fn dedup_finds_what_brute_force_finds() {
         });
         lsh_decisions.push((dup, brute));
         if !dup {
-            idx.insert(&i.to_string(), s);
+            idx.insert(&i.to_string(), s, 0);
             kept.push(i);
         }
     }

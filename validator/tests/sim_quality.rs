@@ -87,9 +87,9 @@ fn validator_catches_every_simulated_defect() {
         });
         let mut reasons: Vec<String> = scored.reasons.iter().map(|r| r.code.clone()).collect();
         if reasons.is_empty() {
-            match dedup.check(&scored.signature) {
+            match dedup.check(&scored.signature, 0) {
                 Some(r) => reasons.push(r.code),
-                None => dedup.insert(&format!("sim/c{c}/s{seed}"), &scored.signature),
+                None => dedup.insert(&format!("sim/c{c}/s{seed}"), &scored.signature, 0),
             }
         }
         if truth == Some(BadKind::NearDuplicate) && !first_near_dup_seen[c] {
