@@ -1,6 +1,9 @@
 //! The validators against a labeled evaluation set (`tests/data/eval/`: 346 records
 //! written over six source documents, each labeled good or with one defect), scored with
-//! `seedstream score` with the semantic checks on (all-MiniLM-L6-v2, in process).
+//! `seedstream score` with the semantic checks on (all-MiniLM-L6-v2, in process), and
+//! against a second set written later by someone who had not seen the validators or the
+//! first set (`tests/data/holdout/`: 162 records over three other documents), which
+//! shows how the rules carry over to text they were not written with.
 //!
 //! The target is precision ≥ 0.9 and recall ≥ 0.8 for every defect. Defects that meet it
 //! are held to it; those that do not yet (see [`FLOORS`]) are held to what they reach
@@ -21,11 +24,17 @@ use common::*;
 
 const DEFECTS: [&str; 5] = ["unfaithful", "off_topic", "near_duplicate", "pii", "copied"];
 
-/// (defect, precision, recall) floors below the 0.9 / 0.8 target: measured on this set
-/// (unfaithful 0.769 / 0.714, off_topic 0.897 / 0.972), less a record or two. Unfaithful answers that invent a cause or contradict the source
-/// in paraphrase are fluent and on topic: similarity, word overlap and the lexical
-/// contradiction rules cannot see them; that needs the LLM judge or an entailment model.
-const FLOORS: [(&str, f64, f64); 2] = [("unfaithful", 0.72, 0.66), ("off_topic", 0.85, 0.9)];
+/// (defect, precision, recall) floors below the 0.9 / 0.8 target: measured on the first
+/// set (unfaithful 0.784 / 0.690, off_topic 0.897 / 0.972), less a record or two.
+/// Unfaithful answers that invent a cause or contradict the source in paraphrase are
+/// fluent and on topic: similarity, word overlap and the lexical contradiction rules
+/// cannot see them; that needs the LLM judge or an entailment model.
+const FLOORS: [(&str, f64, f64); 2] = [("unfaithful", 0.74, 0.66), ("off_topic", 0.85, 0.9)];
+
+/// The same for the second set (measured: unfaithful 0.750 / 0.500, off_topic 0.800 /
+/// 0.889, near_duplicate 0.938 / 0.938).
+const HOLDOUT_FLOORS: [(&str, f64, f64); 2] =
+    [("unfaithful", 0.7, 0.45), ("off_topic", 0.75, 0.85)];
 
 fn predicted(reasons: &[serde_json::Value]) -> &'static str {
     let codes: Vec<&str> = reasons.iter().filter_map(|r| r["code"].as_str()).collect();
@@ -46,12 +55,12 @@ fn predicted(reasons: &[serde_json::Value]) -> &'static str {
 }
 
 /// `seedstream score JOB --input <the labeled records> --out OUT`, which must succeed.
-fn score(job: &Path, out: &Path) {
+fn score(job: &Path, input: &Path, out: &Path) {
     let o = Command::new(BIN)
         .arg("score")
         .arg(job)
         .arg("--input")
-        .arg(repo().join("tests/data/eval/records.jsonl"))
+        .arg(input)
         .arg("--out")
         .arg(out)
         .output()
@@ -63,10 +72,10 @@ fn score(job: &Path, out: &Path) {
     );
 }
 
-/// (label, predicted) per record id.
-fn score_eval(out: &Path) -> BTreeMap<String, (String, String)> {
-    let data = repo().join("tests/data/eval");
-    score(&data.join("job.yaml"), out);
+/// (label, predicted) per record id of the labeled set in `tests/data/<set>/`.
+fn score_eval(set: &str, out: &Path) -> BTreeMap<String, (String, String)> {
+    let data = repo().join("tests/data").join(set);
+    score(&data.join("job.yaml"), &data.join("records.jsonl"), out);
     let labels: BTreeMap<String, String> = lines(&data.join("records.jsonl"))
         .into_iter()
         .map(|r| {
@@ -96,9 +105,18 @@ fn score_eval(out: &Path) -> BTreeMap<String, (String, String)> {
 
 #[test]
 fn validators_precision_and_recall_on_the_labeled_set() {
-    let dir = tempdir("eval");
-    let got = score_eval(&dir.join("scored"));
-    let mut table = String::from("defect          n   precision  recall\n");
+    precision_and_recall("eval", &FLOORS);
+}
+
+#[test]
+fn validators_precision_and_recall_on_the_holdout_set() {
+    precision_and_recall("holdout", &HOLDOUT_FLOORS);
+}
+
+fn precision_and_recall(set: &str, floors: &[(&str, f64, f64)]) {
+    let dir = tempdir(set);
+    let got = score_eval(set, &dir.join("scored"));
+    let mut table = format!("{set}\ndefect          n   precision  recall\n");
     let mut failed = Vec::new();
     for d in DEFECTS {
         let tp = got.values().filter(|(l, p)| l == d && p == d).count() as f64;
@@ -110,7 +128,7 @@ fn validators_precision_and_recall_on_the_labeled_set() {
         } else {
             tp / (tp + fn_)
         };
-        let (min_p, min_r) = FLOORS
+        let (min_p, min_r) = floors
             .iter()
             .find(|f| f.0 == d)
             .map_or((0.9, 0.8), |f| (f.1, f.2));
@@ -161,7 +179,7 @@ fn report_renders_in_a_browser() {
             &format!("seed_examples: {}/", data.display()),
         );
     std::fs::write(dir.join("job.yaml"), job).unwrap();
-    score(&dir.join("job.yaml"), &out);
+    score(&dir.join("job.yaml"), &data.join("records.jsonl"), &out);
     let o = Command::new(BIN).arg("report").arg(&out).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let summary = String::from_utf8_lossy(&o.stderr);

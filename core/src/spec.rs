@@ -606,7 +606,7 @@ mod defaults {
         0.55
     }
     pub(super) fn min_answer_relevance() -> f64 {
-        0.1
+        0.0
     }
     pub(super) fn near_duplicate_cosine() -> f64 {
         0.8

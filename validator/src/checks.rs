@@ -12,6 +12,11 @@ use crate::pii::PiiMatch;
 use crate::text::{Kind, Token};
 use crate::{PreparedChunk, Scored};
 
+/// Numbers written in words count in an answer from three up ("four gondolas"): "one" is
+/// mostly a pronoun ("one of the locks") and "two" often counts what the source lists
+/// ("the two tropics").
+const ANSWER_WORD_NUMBERS_FROM: u64 = 3;
+
 /// One record as the checks see it.
 pub(crate) struct Record<'a> {
     /// Task field names, in order.
@@ -195,9 +200,24 @@ impl Check for Faithfulness {
             ));
         }
         if self.check_numbers {
+            // A number the answer works out from two of the source's that it also
+            // quotes ("three years after: 1798 and 1801") is not invented.
+            let quoted: Vec<u64> = rec
+                .clean_tokens(a)
+                .filter(|t| t.kind == Kind::Number && rec.chunk.has_number(t.raw))
+                .filter_map(|t| text[t.start..t.end].replace(',', "").parse::<u64>().ok())
+                .collect();
+            let worked_out = |h: u64| {
+                quoted.iter().enumerate().any(|(i, &x)| {
+                    quoted[i + 1..].iter().any(|&y| {
+                        let hash = |v: u64| crate::text::hash_number(v.to_string().as_bytes());
+                        x != y && (hash(x.abs_diff(y)) == h || hash(x + y) == h)
+                    })
+                })
+            };
             let mut invented: Vec<&str> = Vec::new();
             for t in rec.clean_tokens(a).filter(|t| t.kind == Kind::Number) {
-                if !rec.chunk.has_number(t.raw) {
+                if !rec.chunk.has_number(t.raw) && !worked_out(t.raw) {
                     let s = &text[t.start..t.end];
                     if !invented.contains(&s) {
                         invented.push(s);
@@ -206,9 +226,9 @@ impl Check for Faithfulness {
             }
             // Numbers written in words, against the source's numbers in digits or words.
             let pii = &rec.pii[a];
-            for (s, e, h) in crate::text::word_numbers(text, 10) {
+            for (s, e, h) in crate::text::word_numbers(text, ANSWER_WORD_NUMBERS_FROM) {
                 let in_pii = pii.iter().any(|m| s < m.end && e > m.start);
-                if !in_pii && !rec.chunk.has_number(h) {
+                if !in_pii && !rec.chunk.has_number(h) && !worked_out(h) {
                     let w = &text[s..e];
                     if !invented.contains(&w) {
                         invented.push(w);

@@ -98,7 +98,8 @@ pub async fn embedder_for(spec: &SemanticSpec, env: &EmbedEnv) -> Result<Option<
 }
 
 /// Sentences of `text`: split after `.`, `!`, `?` or a line break when what follows starts
-/// a new sentence; fragments under three words join the sentence before them.
+/// a new sentence; fragments under three words join the sentence before them (a leading
+/// one, the sentence after it).
 pub fn sentences(text: &str) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
     let bytes = text.as_bytes();
@@ -123,6 +124,14 @@ pub fn sentences(text: &str) -> Vec<&str> {
         i += 1;
     }
     push_sentence(&mut out, text, start, text.len());
+    // A leading fragment ("Yes.", "In 2026.") joins the sentence after it: alone it
+    // says nothing to ground.
+    if out.len() >= 2 && out[0].split_whitespace().count() < 3 {
+        let from = out[0].as_ptr() as usize - text.as_ptr() as usize;
+        let to = out[1].as_ptr() as usize - text.as_ptr() as usize + out[1].len();
+        out[1] = &text[from..to];
+        out.remove(0);
+    }
     out
 }
 
@@ -397,5 +406,11 @@ mod tests {
             sentences("Line one is here\nline two is here"),
             vec!["Line one is here", "line two is here"]
         );
+        // A leading fragment joins the sentence after it.
+        assert_eq!(
+            sentences("Yes. A map had shown it. In 2026 probably."),
+            vec!["Yes. A map had shown it.", "In 2026 probably."]
+        );
+        assert_eq!(sentences("No."), vec!["No."]);
     }
 }

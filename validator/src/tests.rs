@@ -163,6 +163,31 @@ fn invented_numbers_are_flagged_and_listed() {
         s.reasons
     );
 
+    // A number worked out from two quoted source numbers is not invented; the same
+    // number without them is, and so is a small number written in words.
+    let s = score(
+        GOOD_Q,
+        "The dam came 2 years before 2007: it was completed in 2005.",
+    );
+    assert!(
+        !codes_of(&s).contains(&codes::INVENTED_NUMBER),
+        "{:?}",
+        s.reasons
+    );
+    for (answer, invented) in [
+        ("The sea shrank for 42 years, from 1965 to 2007.", "42"),
+        ("The dam came 2 years before 2007.", "2"),
+        ("Water levels have risen by seven metres.", "seven"),
+    ] {
+        let s = score(GOOD_Q, answer);
+        let r = s.reasons.iter().find(|r| r.code == codes::INVENTED_NUMBER);
+        assert!(
+            r.is_some_and(|r| r.detail.contains(invented)),
+            "{answer}: {:?}",
+            s.reasons
+        );
+    }
+
     let mut spec = ValidateSpec::default();
     spec.faithfulness.check_numbers = false;
     let v = Validator::new(&spec, &fields());

@@ -463,6 +463,20 @@ pub(crate) fn word_numbers(text: &str, min: u64) -> Vec<(usize, usize, u64)> {
                 {
                     break;
                 }
+                // A unit continues a number only after a scale word, "and", or a tens
+                // word when it is below ten ("forty eight"): "two five" is two numbers.
+                let prev = (j > i).then(|| words[j - 1].2.as_str());
+                let continues = match prev {
+                    None => true,
+                    Some(p) => {
+                        scale(p).is_some()
+                            || p == "and"
+                            || (unit(p).is_some_and(|t| t >= 20 && t % 10 == 0) && u < 10)
+                    }
+                };
+                if !continues {
+                    break;
+                }
                 current += u;
                 any = true;
             } else if let Some(s) = scale(w) {
@@ -472,8 +486,14 @@ pub(crate) fn word_numbers(text: &str, min: u64) -> Vec<(usize, usize, u64)> {
                     current = 0;
                 }
                 any = true;
-            } else if w == "and" && any && words.get(j + 1).is_some_and(|n| unit(&n.2).is_some()) {
-                // "a hundred and ten"
+            } else if w == "and"
+                && j > i
+                && scale(&words[j - 1].2).is_some()
+                && words
+                    .get(j + 1)
+                    .is_some_and(|n| unit(&n.2).is_some_and(|u| u < 100))
+            {
+                // "a hundred and ten" (but "between two and five" is two numbers)
             } else {
                 break;
             }
@@ -514,6 +534,18 @@ mod word_number_tests {
         assert_eq!(
             values("more than two thousand fish"),
             vec![("two thousand".into(), h("2000"))]
+        );
+        assert_eq!(
+            word_numbers("between two and five percent, two five", 2)
+                .into_iter()
+                .map(|(_, _, h)| h)
+                .collect::<Vec<_>>(),
+            vec![h("2"), h("5"), h("2"), h("5")],
+            "\"and\" joins only after a hundred or a thousand"
+        );
+        assert_eq!(
+            values("two thousand and twelve"),
+            vec![("two thousand and twelve".into(), h("2012"))]
         );
         assert_eq!(
             values("forty eight pounds"),
