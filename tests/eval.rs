@@ -31,7 +31,7 @@ const DEFECTS: [&str; 5] = ["unfaithful", "off_topic", "near_duplicate", "pii", 
 /// cannot see them; that needs the LLM judge or an entailment model.
 const FLOORS: [(&str, f64, f64); 2] = [("unfaithful", 0.74, 0.66), ("off_topic", 0.85, 0.9)];
 
-/// The same for the second set (measured: unfaithful 0.750 / 0.500, off_topic 0.800 /
+/// The same for the second set (measured: unfaithful 0.765 / 0.542, off_topic 0.800 /
 /// 0.889, near_duplicate 0.938 / 0.938).
 const HOLDOUT_FLOORS: [(&str, f64, f64); 2] =
     [("unfaithful", 0.7, 0.45), ("off_topic", 0.75, 0.85)];

@@ -527,6 +527,7 @@ pub(crate) fn find(answer: &str, question: &str, src: &Source) -> Option<String>
     if let Some(d) = number_unit(&toks(answer), &src.toks, &src.numbers) {
         return Some(d);
     }
+    let asked = content_stems(&toks(question));
     for s in sentences(answer) {
         let st = toks(s);
         if let Some(d) = unknown_name(&st, src, &question_lower) {
@@ -535,14 +536,25 @@ pub(crate) fn find(answer: &str, question: &str, src: &Source) -> Option<String>
         if !flippable(&st, &src.words) {
             continue;
         }
+        // The source sentence this one restates: the most answer words in common, then
+        // the most question words ("On its south flank." shares one word with the
+        // source; its question, "On which flank did the bulge form?", picks the
+        // sentence about the bulge).
         let mine = content_stems(&st);
         let best = src
             .sents
             .iter()
-            .map(|(t, c)| (c.intersection(&mine).count(), t))
+            .map(|(t, c)| {
+                let a = c.intersection(&mine).count();
+                let q = c
+                    .intersection(&asked)
+                    .filter(|w| !mine.contains(*w))
+                    .count();
+                ((a, q), t)
+            })
             .max_by_key(|(n, _)| *n);
-        if let Some((overlap, best)) = best {
-            if overlap >= 2 {
+        if let Some(((a, q), best)) = best {
+            if a >= 1 && a + q >= 2 {
                 if let Some(d) = antonym_flip(&st, best, &src.words) {
                     return Some(d);
                 }
@@ -599,6 +611,15 @@ mod tests {
                 "Larvae settle quickly on hard surfaces, and damaged reefs take years.",
                 REEF
             ),
+            None
+        );
+        // Compass directions are opposites too.
+        let bulge = "Magma pushed out a bulge on its north flank that grew every day.";
+        let q = "On which flank did the bulge form?";
+        let d = super::find("On its south flank.", q, &Source::new(bulge)).unwrap();
+        assert!(d.contains("south") && d.contains("north"), "{d}");
+        assert_eq!(
+            super::find("On its north flank.", q, &Source::new(bulge)),
             None
         );
     }
