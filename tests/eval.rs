@@ -25,16 +25,16 @@ use common::*;
 const DEFECTS: [&str; 5] = ["unfaithful", "off_topic", "near_duplicate", "pii", "copied"];
 
 /// (defect, precision, recall) floors below the 0.9 / 0.8 target: measured on the first
-/// set (unfaithful 0.784 / 0.690, off_topic 0.897 / 0.972), less a record or two.
-/// Unfaithful answers that invent a cause or contradict the source in paraphrase are
-/// fluent and on topic: similarity, word overlap and the lexical contradiction rules
-/// cannot see them; that needs the LLM judge or an entailment model.
-const FLOORS: [(&str, f64, f64); 2] = [("unfaithful", 0.74, 0.66), ("off_topic", 0.85, 0.9)];
+/// set (unfaithful 0.750 / 0.714), less a record or two. Unfaithful answers that invent a
+/// cause or contradict the source in paraphrase are fluent and on topic: similarity, word
+/// overlap and the lexical contradiction rules cannot see them; that needs the LLM judge
+/// or an entailment model.
+const FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.72, 0.66)];
 
-/// The same for the second set (measured: unfaithful 0.765 / 0.542, off_topic 0.800 /
-/// 0.889, near_duplicate 0.938 / 0.938).
+/// The same for the second set (measured: unfaithful 0.789 / 0.625, off_topic 0.889 /
+/// 0.889; near_duplicate 0.938 / 0.938 meets the target).
 const HOLDOUT_FLOORS: [(&str, f64, f64); 2] =
-    [("unfaithful", 0.7, 0.45), ("off_topic", 0.75, 0.85)];
+    [("unfaithful", 0.74, 0.55), ("off_topic", 0.83, 0.83)];
 
 fn predicted(reasons: &[serde_json::Value]) -> &'static str {
     let codes: Vec<&str> = reasons.iter().filter_map(|r| r["code"].as_str()).collect();

@@ -441,6 +441,11 @@ pub struct SemanticSpec {
     /// is off-topic unless `topic` reaches this.
     #[serde(default = "defaults::min_topic_with_lexical")]
     pub min_topic_with_lexical: f64,
+    /// A question at least this similar to the source (`question_relevance`) is on
+    /// topic: an answer to it whose words are not in the source is unfaithful, not
+    /// off-topic, so `min_topic_with_lexical` does not apply (1.0: it always applies).
+    #[serde(default = "defaults::on_topic_question")]
+    pub on_topic_question: f64,
     /// Lowest answer ↔ question similarity (`answer_relevance`).
     #[serde(default = "defaults::min_answer_relevance")]
     pub min_answer_relevance: f64,
@@ -502,6 +507,7 @@ impl Default for SemanticSpec {
             min_grounding: defaults::min_grounding(),
             min_topic: defaults::min_topic(),
             min_topic_with_lexical: defaults::min_topic_with_lexical(),
+            on_topic_question: defaults::on_topic_question(),
             min_answer_relevance: defaults::min_answer_relevance(),
             near_duplicate_cosine: defaults::near_duplicate_cosine(),
             near_duplicate_cosine_with_answer: defaults::near_duplicate_cosine_with_answer(),
@@ -604,6 +610,9 @@ mod defaults {
     }
     pub(super) fn min_topic_with_lexical() -> f64 {
         0.55
+    }
+    pub(super) fn on_topic_question() -> f64 {
+        0.5
     }
     pub(super) fn min_answer_relevance() -> f64 {
         0.0
@@ -966,6 +975,7 @@ impl Job {
                 "validate.semantic.min_topic_with_lexical",
                 sem.min_topic_with_lexical,
             ),
+            ("validate.semantic.on_topic_question", sem.on_topic_question),
             (
                 "validate.semantic.min_answer_relevance",
                 sem.min_answer_relevance,

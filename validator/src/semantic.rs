@@ -318,7 +318,8 @@ impl Semantic {
     /// scores and reasons already there (semantic evidence settles what words alone
     /// cannot):
     /// - off-topic: `topic` (record ↔ source) below `min_topic`, or the lexical
-    ///   relevance below 0.3 with `topic` below `min_topic_with_lexical`, or the answer
+    ///   relevance below 0.3 with `topic` below `min_topic_with_lexical` unless the question
+    ///   itself is on topic (`question_relevance` ≥ `on_topic_question`), or the answer
     ///   unrelated to its question (`answer_relevance` below `min_answer_relevance`). The
     ///   lexical off-topic verdict alone no longer rejects.
     /// - unfaithful: an answer sentence below `min_grounding`; the lexical verdict (few of
@@ -330,62 +331,114 @@ impl Semantic {
         scores: &mut BTreeMap<String, f64>,
         reasons: &mut Vec<Reason>,
     ) {
-        let round = |x: f64| (x * 10_000.0).round() / 10_000.0;
-        let spec = &self.spec;
-        scores.insert("grounding".into(), round(s.grounding));
-        scores.insert("topic".into(), round(s.topic));
-        if let Some(q) = s.question_relevance {
-            scores.insert("question_relevance".into(), round(q));
-        }
-        if let Some(a) = s.answer_relevance {
-            scores.insert("answer_relevance".into(), round(a));
-        }
-        let lexical_relevance = scores.get("relevance").copied().unwrap_or(1.0);
-        let grounded_enough = s.grounding >= spec.min_grounding + 0.1;
-        reasons.retain(|r| {
-            !(r.code == codes::OFF_TOPIC || (r.code == codes::UNFAITHFUL && grounded_enough))
-        });
-        if s.topic < spec.min_topic
-            || (lexical_relevance < 0.3 && s.topic < spec.min_topic_with_lexical)
-        {
-            reasons.push(Reason::new(
+        decide(&self.spec, s, scores, reasons);
+    }
+}
+
+/// [`Semantic::apply`] with `spec`'s thresholds.
+fn decide(
+    spec: &SemanticSpec,
+    s: &SemScores,
+    scores: &mut BTreeMap<String, f64>,
+    reasons: &mut Vec<Reason>,
+) {
+    let round = |x: f64| (x * 10_000.0).round() / 10_000.0;
+    scores.insert("grounding".into(), round(s.grounding));
+    scores.insert("topic".into(), round(s.topic));
+    if let Some(q) = s.question_relevance {
+        scores.insert("question_relevance".into(), round(q));
+    }
+    if let Some(a) = s.answer_relevance {
+        scores.insert("answer_relevance".into(), round(a));
+    }
+    let lexical_relevance = scores.get("relevance").copied().unwrap_or(1.0);
+    let grounded_enough = s.grounding >= spec.min_grounding + 0.1;
+    reasons.retain(|r| {
+        !(r.code == codes::OFF_TOPIC || (r.code == codes::UNFAITHFUL && grounded_enough))
+    });
+    let question_on_topic = s
+        .question_relevance
+        .is_some_and(|q| q >= spec.on_topic_question);
+    if s.topic < spec.min_topic
+        || (lexical_relevance < 0.3 && s.topic < spec.min_topic_with_lexical && !question_on_topic)
+    {
+        reasons.push(Reason::new(
                 codes::OFF_TOPIC,
                 format!(
-                    "record not about the source (similarity {:.2}, lexical relevance {lexical_relevance:.2}; min_topic {:.2}, or {:.2} with lexical relevance below 0.30)",
-                    s.topic, spec.min_topic, spec.min_topic_with_lexical
+                    "record not about the source (similarity {:.2}, lexical relevance {lexical_relevance:.2}; min_topic {:.2}, or {:.2} with lexical relevance below 0.30 and the question below {:.2})",
+                    s.topic, spec.min_topic, spec.min_topic_with_lexical, spec.on_topic_question
                 ),
             ));
-        } else if let Some(a) = s
-            .answer_relevance
-            .filter(|a| *a < spec.min_answer_relevance)
-        {
-            reasons.push(Reason::new(
-                codes::OFF_TOPIC,
-                format!(
-                    "answer does not address the question (similarity {a:.2} < {:.2})",
-                    spec.min_answer_relevance
-                ),
-            ));
+    } else if let Some(a) = s
+        .answer_relevance
+        .filter(|a| *a < spec.min_answer_relevance)
+    {
+        reasons.push(Reason::new(
+            codes::OFF_TOPIC,
+            format!(
+                "answer does not address the question (similarity {a:.2} < {:.2})",
+                spec.min_answer_relevance
+            ),
+        ));
+    }
+    if s.grounding < spec.min_grounding {
+        let mut sentence: String = s.weakest.chars().take(120).collect();
+        if sentence.len() < s.weakest.len() {
+            sentence.push('…');
         }
-        if s.grounding < spec.min_grounding {
-            let mut sentence: String = s.weakest.chars().take(120).collect();
-            if sentence.len() < s.weakest.len() {
-                sentence.push('…');
-            }
-            reasons.push(Reason::new(
+        reasons.push(Reason::new(
                 codes::UNFAITHFUL,
                 format!(
                     "answer sentence not grounded in the source (best similarity {:.2} < {:.2}): {sentence:?}",
                     s.grounding, spec.min_grounding
                 ),
             ));
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reason codes `decide` leaves for these scores, from a lexical verdict of
+    /// `lexical_relevance` with the lexical reasons `before`.
+    fn decided(s: SemScores, lexical_relevance: f64, before: &[&str]) -> Vec<String> {
+        let mut scores = BTreeMap::from([("relevance".to_string(), lexical_relevance)]);
+        let mut reasons: Vec<Reason> = before.iter().map(|c| Reason::new(c, "lexical")).collect();
+        decide(&SemanticSpec::default(), &s, &mut scores, &mut reasons);
+        assert_eq!(scores["topic"], s.topic);
+        reasons.into_iter().map(|r| r.code).collect()
+    }
+
+    #[test]
+    fn an_answer_straying_from_an_on_topic_question_is_unfaithful_not_off_topic() {
+        let s = |question: f64, topic: f64| SemScores {
+            grounding: 0.5,
+            topic,
+            question_relevance: Some(question),
+            answer_relevance: Some(0.4),
+            ..Default::default()
+        };
+        // Few of its words in the source, middling similarity, a question not about the
+        // source: off-topic.
+        let got = decided(s(0.3, 0.4), 0.1, &[codes::OFF_TOPIC, codes::UNFAITHFUL]);
+        assert_eq!(
+            got,
+            [codes::UNFAITHFUL, codes::OFF_TOPIC, codes::UNFAITHFUL]
+        );
+        // The same answer to a question about the source: unfaithful only.
+        let got = decided(s(0.6, 0.4), 0.1, &[codes::OFF_TOPIC, codes::UNFAITHFUL]);
+        assert_eq!(got, [codes::UNFAITHFUL, codes::UNFAITHFUL]);
+        // Far from the source whatever the question: off-topic.
+        let got = decided(s(0.6, 0.2), 0.1, &[]);
+        assert!(got.contains(&codes::OFF_TOPIC.to_string()), "{got:?}");
+        // Grounded paraphrase: the lexical verdict does not stand.
+        let grounded = SemScores {
+            grounding: 0.8,
+            ..s(0.6, 0.6)
+        };
+        assert!(decided(grounded, 0.2, &[codes::UNFAITHFUL]).is_empty());
+    }
 
     #[test]
     fn splits_sentences_and_keeps_fragments_with_their_sentence() {
