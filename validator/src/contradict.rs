@@ -527,7 +527,8 @@ pub(crate) fn find(answer: &str, question: &str, src: &Source) -> Option<String>
     if let Some(d) = number_unit(&toks(answer), &src.toks, &src.numbers) {
         return Some(d);
     }
-    let asked = content_stems(&toks(question));
+    // The question's words, read only for a sentence with something to flip (rare).
+    let mut asked: Option<HashSet<String>> = None;
     for s in sentences(answer) {
         let st = toks(s);
         if let Some(d) = unknown_name(&st, src, &question_lower) {
@@ -541,13 +542,14 @@ pub(crate) fn find(answer: &str, question: &str, src: &Source) -> Option<String>
         // source; its question, "On which flank did the bulge form?", picks the
         // sentence about the bulge).
         let mine = content_stems(&st);
+        let asked = asked.get_or_insert_with(|| content_stems(&toks(question)));
         let best = src
             .sents
             .iter()
             .map(|(t, c)| {
                 let a = c.intersection(&mine).count();
                 let q = c
-                    .intersection(&asked)
+                    .intersection(asked)
                     .filter(|w| !mine.contains(*w))
                     .count();
                 ((a, q), t)
