@@ -125,6 +125,14 @@ struct ScoreArgs {
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
+    /// LLM judge endpoint base URL, replacing validate.judge.endpoints and turning the
+    /// judge on (repeat for several; OpenAI-compatible: vLLM, SGLang, TGI, Ollama,
+    /// llama.cpp).
+    #[arg(long = "judge", value_name = "URL")]
+    judge_endpoints: Vec<String>,
+    /// The judge's model name, replacing validate.judge.model.
+    #[arg(long, value_name = "NAME")]
+    judge_model: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -522,6 +530,7 @@ fn load_job(
     let overrides = Overrides {
         endpoints,
         output_dir: out,
+        ..Default::default()
     };
     Job::load(file, &overrides)
         .map(Arc::new)
@@ -570,9 +579,14 @@ async fn coordinate(args: CoordinateArgs) -> ExitCode {
 }
 
 async fn score(args: ScoreArgs) -> ExitCode {
-    let job = match load_job(&args.job, Vec::new(), None) {
-        Ok(j) => j,
-        Err(code) => return code,
+    let overrides = Overrides {
+        judge_endpoints: args.judge_endpoints,
+        judge_model: args.judge_model,
+        ..Default::default()
+    };
+    let job = match Job::load(&args.job, &overrides) {
+        Ok(j) => Arc::new(j),
+        Err(e) => return fail(&e),
     };
     match seedstream_coordinator::score::run(job, &args.input, &args.out, &embed_env()).await {
         Ok(o) => {

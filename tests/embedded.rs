@@ -719,6 +719,39 @@ fn llm_judge_rates_every_record_through_the_cache() {
     judge.reset();
     score(&scored);
     assert_eq!(judge.requests(), 0);
+
+    // `score --judge URL --judge-model NAME` replaces the job's judge: the same ratings
+    // from a job whose judge section names a dead address and another model.
+    let elsewhere = judge_yaml("http://127.0.0.1:9", &["model: other", "max_retries: 8"]);
+    let job_cli = write_job(&dir, "judged-cli", 80, "", &elsewhere);
+    let scored_cli = dir.join("scored-cli");
+    judge.reset();
+    let o = Command::new(BIN)
+        .arg("score")
+        .arg(&job_cli)
+        .args(["--judge", &judge.url, "--judge-model", "judge-sim"])
+        .arg("--input")
+        .arg(out.join("samples.jsonl"))
+        .arg("--out")
+        .arg(&scored_cli)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(judge.stats()["judge_ratings"].as_u64().unwrap(), 80);
+    assert_eq!(lines(&scored_cli.join("samples.jsonl")), rescored);
+    let o = Command::new(BIN)
+        .arg("score")
+        .arg(&job_cli)
+        .args(["--judge", "judge:8000"])
+        .arg("--input")
+        .arg(out.join("samples.jsonl"))
+        .arg("--out")
+        .arg(dir.join("scored-bad"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("validate.judge.endpoints[0]"), "{err}");
 }
 
 /// A judge that never answers: every record is rejected with `judge_failed` and its last

@@ -37,7 +37,7 @@ pub async fn connect(url: &str) -> Result<Client> {
 pub fn submission(job_file: &Path, endpoints: Vec<String>) -> Result<v1::SubmitJobRequest> {
     let overrides = Overrides {
         endpoints: endpoints.clone(),
-        output_dir: None,
+        ..Default::default()
     };
     let job = Job::load(job_file, &overrides)?;
     let text = std::fs::read_to_string(job_file)

@@ -289,7 +289,7 @@ impl JobService for Coordinator {
         let files: BTreeMap<String, String> = r.files.into_iter().collect();
         let overrides = Overrides {
             endpoints: r.endpoints,
-            output_dir: None,
+            ..Default::default()
         };
         let mut job =
             Job::from_submission(file, &r.spec_yaml, &files, &overrides).map_err(to_status)?;

@@ -726,6 +726,10 @@ pub struct Overrides {
     pub endpoints: Vec<String>,
     /// Replace `output.dir` (relative to the current directory, not the job file).
     pub output_dir: Option<PathBuf>,
+    /// Replace `validate.judge.endpoints` (turning the judge on).
+    pub judge_endpoints: Vec<String>,
+    /// Replace `validate.judge.model`.
+    pub judge_model: Option<String>,
 }
 
 fn read_text(job_file: &Path, field: &str, path: &Path) -> Result<String> {
@@ -954,6 +958,12 @@ impl Job {
         }
 
         // Validation thresholds.
+        if !overrides.judge_endpoints.is_empty() {
+            spec.validate.judge.endpoints = overrides.judge_endpoints.clone();
+        }
+        if let Some(model) = &overrides.judge_model {
+            spec.validate.judge.model = model.clone();
+        }
         let v = &spec.validate;
         for (field, x) in [
             ("validate.faithfulness.min_score", v.faithfulness.min_score),

@@ -548,10 +548,7 @@ pub(crate) fn find(answer: &str, question: &str, src: &Source) -> Option<String>
             .iter()
             .map(|(t, c)| {
                 let a = c.intersection(&mine).count();
-                let q = c
-                    .intersection(asked)
-                    .filter(|w| !mine.contains(*w))
-                    .count();
+                let q = c.intersection(asked).filter(|w| !mine.contains(*w)).count();
                 ((a, q), t)
             })
             .max_by_key(|(n, _)| *n);
