@@ -10,8 +10,12 @@
 //! Semantic near-duplicates (records with an embedding): cosine similarity at or above
 //! `validate.semantic.near_duplicate_cosine`. Candidates come from random-hyperplane LSH
 //! (bands of 8 sign bits, as many as make a pair at the threshold share a band with
-//! probability ≥ 0.995: 31 bands at the default 0.8, 16 at 0.9) and are verified on the
-//! vectors, kept as 8-bit codes with a per-vector scale.
+//! probability ≥ 0.995: 31 bands at 0.8, 16 at 0.9, 52 at the defaults, whose lower
+//! threshold is 0.7) and are verified on the vectors, kept as 8-bit codes with a
+//! per-vector scale. Records about one subject share bands so often that the buckets
+//! list most of them; then the scope's records are scanned in order instead (exact, and
+//! cheaper than walking the buckets). A record is only compared with kept records of its
+//! scope ([`scope_key`]: the job, its document or its chunk).
 //!
 //! Decisions depend only on the order records are fed in: the caller feeds them in
 //! canonical order, and among several kept matches the earliest kept one is named.
