@@ -40,9 +40,10 @@ struct Item {
     /// Index into `Job::chunks`, when the record names one.
     chunk: Option<usize>,
     context: Option<String>,
-    /// The record's document: its `source.document`, else its own `document` string
-    /// field, else its context (for `validate.semantic.near_duplicate_scope`).
-    document: String,
+    /// A context record's own `document` string field (for
+    /// `validate.semantic.near_duplicate_scope`; a `source` record's document is its
+    /// chunk's).
+    document: Option<String>,
 }
 
 /// What `score` reports.
@@ -145,13 +146,9 @@ fn parse(job: &Job, input: &Path, text: &str) -> Result<Vec<Item>> {
                 ))
             }
         };
-        let document = match (chunk, &context) {
-            (Some(c), _) => job.sources[job.chunks[c].doc as usize].path.clone(),
-            (None, Some(ctx)) => match obj.get("document") {
-                Some(Value::String(d)) if !d.is_empty() => d.clone(),
-                _ => ctx.clone(),
-            },
-            (None, None) => String::new(),
+        let document = match obj.get("document") {
+            Some(Value::String(d)) if !d.is_empty() && context.is_some() => Some(d.clone()),
+            _ => None,
         };
         items.push(Item {
             line,
@@ -266,7 +263,14 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
                     embedding: emb.clone(),
                     answer_embedding: answer_emb,
                 };
-                let scope = scope_key(spec.semantic.near_duplicate_scope, &it.document, chunk);
+                // The document: a job chunk's source, else the record's `document` field,
+                // else its context.
+                let document = match (it.chunk, &it.document) {
+                    (Some(c), _) => job.sources[job.chunks[c].doc as usize].path.as_str(),
+                    (None, Some(d)) => d.as_str(),
+                    (None, None) => chunk,
+                };
+                let scope = scope_key(spec.semantic.near_duplicate_scope, document, chunk);
                 match dedup.check(&sig, scope) {
                     Some(r) => reasons.push(r),
                     None => dedup.insert(&it.id, &sig, scope),

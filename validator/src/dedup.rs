@@ -27,7 +27,7 @@ use seedstream_core::record::{codes, Reason};
 use seedstream_core::spec::{NearDuplicateScope, ValidateSpec};
 
 use crate::signature::estimate_jaccard;
-use crate::text::mix64;
+use crate::text::{mix64, SplitMix64};
 use crate::Signature;
 
 /// The greedy, order-independent dedup index of kept records.
@@ -98,14 +98,8 @@ impl SemIndex {
     fn planes_for(dim: usize, bands: usize) -> Vec<f32> {
         // Gaussian values from a fixed splitmix64 stream (Box–Muller): the same planes on
         // every machine, so the same candidates.
-        let mut state = 0x5eed_5eed_5eed_5eedu64;
-        let mut next = || {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut stream = SplitMix64(0x5eed_5eed_5eed_5eed);
+        let mut next = || (stream.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         (0..bands * SEM_ROWS * dim)
             .map(|_| {
                 let (u1, u2) = (next().max(1e-300), next());
