@@ -288,7 +288,9 @@ impl Assembler {
                     t.prompt_tokens += done.usage.prompt_tokens;
                     t.completion_tokens += done.usage.completion_tokens;
                 }
-                if reasons.is_empty() {
+                {
+                    // Every record is checked against the kept ones, so a rejected record
+                    // also names the record it repeats; only an accepted one is kept.
                     // The signature is only needed here: move it out of the verdict.
                     let sig = Signature {
                         exact: v.exact,
@@ -304,6 +306,8 @@ impl Assembler {
                     );
                     if let Some(r) = self.dedup.check(&sig, scope) {
                         reasons.push(r);
+                    } else if !reasons.is_empty() {
+                        // Rejected for its own reasons: not kept.
                     } else if t.accepted < self.job.spec.target {
                         self.dedup.insert(&id, &sig, scope);
                     } else {

@@ -256,25 +256,26 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
             batch.iter().zip(scored).zip(embeddings).zip(&chunk_texts)
         {
             let mut reasons: Vec<Reason> = s.reasons;
-            if reasons.is_empty() {
-                let sig = Signature {
-                    exact: s.signature.exact,
-                    minhash: s.signature.minhash,
-                    embedding: emb.clone(),
-                    answer_embedding: answer_emb,
-                };
-                // The document: a job chunk's source, else the record's `document` field,
-                // else its context.
-                let document = match (it.chunk, &it.document) {
-                    (Some(c), _) => job.sources[job.chunks[c].doc as usize].path.as_str(),
-                    (None, Some(d)) => d.as_str(),
-                    (None, None) => chunk,
-                };
-                let scope = scope_key(spec.semantic.near_duplicate_scope, document, chunk);
-                match dedup.check(&sig, scope) {
-                    Some(r) => reasons.push(r),
-                    None => dedup.insert(&it.id, &sig, scope),
-                }
+            // Every record is checked against the kept ones, so a rejected record also
+            // names the record it repeats; only an accepted one is kept.
+            let sig = Signature {
+                exact: s.signature.exact,
+                minhash: s.signature.minhash,
+                embedding: emb.clone(),
+                answer_embedding: answer_emb,
+            };
+            // The document: a job chunk's source, else the record's `document` field,
+            // else its context.
+            let document = match (it.chunk, &it.document) {
+                (Some(c), _) => job.sources[job.chunks[c].doc as usize].path.as_str(),
+                (None, Some(d)) => d.as_str(),
+                (None, None) => chunk,
+            };
+            let scope = scope_key(spec.semantic.near_duplicate_scope, document, chunk);
+            match dedup.check(&sig, scope) {
+                Some(r) => reasons.push(r),
+                None if reasons.is_empty() => dedup.insert(&it.id, &sig, scope),
+                None => {}
             }
             let mut rec = it.original.clone();
             rec.insert("id".into(), json!(it.id));
