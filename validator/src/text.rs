@@ -501,8 +501,22 @@ pub(crate) fn word_numbers(text: &str, min: u64) -> Vec<(usize, usize, u64)> {
             j += 1;
         }
         let value = total + current;
+        // "one and a half", "two and a quarter", "three and three quarters".
+        let word = |k: usize| words.get(k).map(|w| w.2.as_str());
+        let fraction = match (word(j), word(j + 1), word(j + 2)) {
+            (Some("and"), Some("a" | "one"), Some("half")) => Some(".5"),
+            (Some("and"), Some("a" | "one"), Some("quarter")) => Some(".25"),
+            (Some("and"), Some("three"), Some("quarters")) => Some(".75"),
+            _ => None,
+        };
+        let mut digits = value.to_string();
+        if let (true, Some(f)) = (any, fraction) {
+            digits.push_str(f);
+            end = words[j + 2].1;
+            j += 3;
+        }
         if any && value >= min {
-            out.push((words[i].0, end, hash_number(value.to_string().as_bytes())));
+            out.push((words[i].0, end, hash_number(digits.as_bytes())));
         }
         i = j.max(i + 1);
     }
@@ -552,6 +566,16 @@ mod word_number_tests {
             vec![("forty eight".into(), h("48"))]
         );
         assert_eq!(values("one of three boats and a cat"), vec![]);
+        assert_eq!(
+            word_numbers("one and a half times, twelve and three quarters", 0)
+                .into_iter()
+                .map(|(s, e, h)| (&"one and a half times, twelve and three quarters"[s..e], h))
+                .collect::<Vec<_>>(),
+            vec![
+                ("one and a half", h("1.5")),
+                ("twelve and three quarters", h("12.75"))
+            ]
+        );
         assert_eq!(
             values("twelve thousand five hundred"),
             vec![("twelve thousand five hundred".into(), h("12500"))]
