@@ -114,6 +114,8 @@ pub struct PreparedChunk {
     index: Vec<(u64, u32)>,
     /// The chunk read for the contradiction rules.
     source: contradict::Source,
+    /// The street addresses the chunk gives ([`pii::address_key`]): public, not personal.
+    addresses: Vec<String>,
 }
 
 impl PreparedChunk {
@@ -263,6 +265,7 @@ impl Validator {
             .collect();
         index.sort_unstable();
         PreparedChunk {
+            addresses: self.pii.addresses(chunk),
             stems,
             numbers,
             seq,
@@ -289,6 +292,12 @@ impl Validator {
             if let Some(s) = v.and_then(Value::as_str) {
                 tokenize(s, &self.stop, &mut toks, &mut buf);
                 found = self.pii.find(s);
+                found.retain(|m| {
+                    m.kind != pii::PiiKind::Address
+                        || !chunk
+                            .addresses
+                            .contains(&pii::address_key(&s[m.start..m.end]))
+                });
             }
             tokens.push(toks);
             pii.push(found);

@@ -1,4 +1,5 @@
-//! Personal data detectors: emails, phone numbers, payment card numbers, national ids.
+//! Personal data detectors: emails, phone numbers, payment card numbers, national ids,
+//! street addresses.
 //!
 //! Regexes are compiled once (in [`Detectors::new`]) and only run when a cheap prefilter
 //! says they can match (an `@` for emails, enough digits for the numeric kinds), so clean
@@ -14,6 +15,7 @@ pub(crate) enum PiiKind {
     Card,
     Ssn,
     UkNi,
+    Address,
 }
 
 impl PiiKind {
@@ -24,6 +26,7 @@ impl PiiKind {
             PiiKind::Card => "payment card number",
             PiiKind::Ssn => "US social security number",
             PiiKind::UkNi => "UK national insurance number",
+            PiiKind::Address => "street address",
         }
     }
 }
@@ -47,6 +50,7 @@ pub(crate) struct Detectors {
     phone_nanp: Regex,
     phone_national: Regex,
     uk_ni: Regex,
+    address: Regex,
 }
 
 impl Detectors {
@@ -68,6 +72,17 @@ impl Detectors {
             // Letters as HMRC issues them, plus the QQ prefix of its specimen numbers
             // (which show up in real data as placeholders all the same).
             uk_ni: re(r"\b([A-CEGHJ-TW-Z][A-CEGHJ-NP-TW-Z]) ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"),
+            // A house number, one to three capitalised words and a street type ("14
+            // Orchard Lane", "221B Baker Street"), then optionally a town and a UK
+            // postcode or a US state and ZIP code. Types that also end names in prose
+            // ("the 9 Supreme Court justices", "16 Caen Hill locks") are left out.
+            address: re(concat!(
+                r"\b\d{1,5}[A-Za-z]?,?\s+(?:[A-Z][A-Za-z'’\-]*\.?\s+){1,3}",
+                r"(?:(?:Street|Road|Lane|Avenue|Drive|Close|Crescent|Terrace|Gardens|Grove",
+                r"|Boulevard|Mews)\b|(?:St|Rd|Ave|Blvd)\b\.?)",
+                r"(?:,?\s+[A-Z][A-Za-z'’\-]+(?:\s+[A-Z][a-z'’\-]+)?)?",
+                r"(?:,?\s+[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}\b|,?\s+[A-Z]{2}\s+\d{5}\b)?",
+            )),
         }
     }
 
@@ -199,8 +214,28 @@ impl Detectors {
                 }
             }
         }
+        if digits >= 1 {
+            for m in self.address.find_iter(text) {
+                push(
+                    &mut found,
+                    PiiKind::Address,
+                    m.start(),
+                    m.end(),
+                    mask_digits(m.as_str()),
+                );
+            }
+        }
         found.sort_by_key(|m| m.start);
         found
+    }
+
+    /// The street addresses `text` gives, normalised as [`address_key`] makes them: a
+    /// source's own (a museum's, a station's) are public, so an answer may repeat them.
+    pub(crate) fn addresses(&self, text: &str) -> Vec<String> {
+        self.address
+            .find_iter(text)
+            .map(|m| address_key(m.as_str()))
+            .collect()
     }
 }
 
@@ -249,6 +284,15 @@ pub(crate) fn luhn_valid(digits: &[u8]) -> bool {
         .sum();
     // Not `is_multiple_of`: rust-version is 1.85.
     matches!(sum % 10, 0)
+}
+
+/// An address's words, lower-cased, without punctuation: what is compared with a source's.
+pub(crate) fn address_key(s: &str) -> String {
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `jane.doe@example.com` → `j***@***.com`.
@@ -371,6 +415,37 @@ mod tests {
         assert!(kinds("code GB123456A").is_empty());
         let m = Detectors::new().find("SSN 123-45-6789");
         assert_eq!(m[0].masked, "***-**-**89");
+    }
+
+    #[test]
+    fn finds_street_addresses() {
+        let found = |t: &str| {
+            Detectors::new()
+                .find(t)
+                .into_iter()
+                .map(|m| (m.kind, t[m.start..m.end].to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            found("Write to Tom at his home, 14 Orchard Lane, Wexcombe WX3 7PL, today."),
+            vec![(PiiKind::Address, "14 Orchard Lane, Wexcombe WX3 7PL".into())]
+        );
+        assert_eq!(
+            found("She lives at 1600 Pennsylvania Avenue NW? No: 221B Baker Street."),
+            vec![
+                (PiiKind::Address, "1600 Pennsylvania Avenue NW".into()),
+                (PiiKind::Address, "221B Baker Street".into())
+            ]
+        );
+        assert_eq!(
+            found("Send it to 42 Elm St., Springfield, IL 62704 by Friday."),
+            vec![(PiiKind::Address, "42 Elm St., Springfield, IL 62704".into())]
+        );
+        // Numbers before ordinary capitalised words are not addresses.
+        assert!(found("In 1842 Gregory fitted 3 Arms to the Signal Post on the line.").is_empty());
+        assert!(found("About 40 Swarms were Collected on the Hill farms.").is_empty());
+        assert!(found("The 9 Supreme Court justices saw the 16 Caen Hill locks.").is_empty());
+        assert_eq!(address_key("14 Orchard  Lane,"), "14 orchard lane");
     }
 
     #[test]

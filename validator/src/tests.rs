@@ -216,6 +216,39 @@ fn relevance_flags_off_topic_records() {
 }
 
 #[test]
+fn a_home_address_is_pii_unless_the_source_gives_it() {
+    let q = "Where can visitors learn about the Aral Sea?";
+    let chunk = format!("{CHUNK} The museum at 12 Harbour Road, Moynaq, tells its story.");
+    let v = validator();
+    let s = v.score(&Input {
+        fields: &qa(
+            q,
+            "At the museum at 12 Harbour Road, Moynaq, which tells the story of the sea.",
+        ),
+        chunk: &chunk,
+    });
+    assert!(!codes_of(&s).contains(&codes::PII), "{:?}", s.reasons);
+    let s = v.score(&Input {
+        fields: &qa(
+            q,
+            "At the museum in Moynaq; write to Anna Petrova, 7 Willow Crescent, Leeds LS6 2AB.",
+        ),
+        chunk: &chunk,
+    });
+    let r = s
+        .reasons
+        .iter()
+        .find(|r| r.code == codes::PII)
+        .expect("pii");
+    assert!(
+        r.detail.starts_with("street address ") && r.detail.ends_with(" in answer"),
+        "{}",
+        r.detail
+    );
+    assert!(!r.detail.contains("Willow"), "masked: {}", r.detail);
+}
+
+#[test]
 fn privacy_flags_pii_in_any_field_masked() {
     let s = score(
         "Who should I email (jane.doe@example.com) about the Aral Sea?",
