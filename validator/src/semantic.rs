@@ -322,9 +322,11 @@ impl Semantic {
     ///   itself is on topic (`question_relevance` ≥ `on_topic_question`), or the answer
     ///   unrelated to its question (`answer_relevance` below `min_answer_relevance`). The
     ///   lexical off-topic verdict alone no longer rejects.
-    /// - unfaithful: an answer sentence below `min_grounding`; the lexical verdict (few of
-    ///   the answer's words in the source) only stands when grounding is also below
-    ///   `min_grounding` + 0.1, so paraphrases pass. Invented numbers always reject.
+    /// - unfaithful: an answer sentence below `min_grounding`, unless every content word
+    ///   and number of the answer occurs in the source (lexical faithfulness 1.0); the
+    ///   lexical verdict (few of the answer's words in the source) only stands when
+    ///   grounding is also below `min_grounding` + 0.1, so paraphrases pass. Invented
+    ///   numbers always reject.
     pub fn apply(
         &self,
         s: &SemScores,
@@ -381,7 +383,11 @@ fn decide(
             ),
         ));
     }
-    if s.grounding < spec.min_grounding {
+    // Every content word and number of the answer is in the source: a terse answer
+    // ("In Devon, in 1992.") embeds far from the prose it restates, but says nothing the
+    // source does not.
+    let every_word_in_source = scores.get("faithfulness").is_some_and(|f| *f >= 1.0);
+    if s.grounding < spec.min_grounding && !every_word_in_source {
         let mut sentence: String = s.weakest.chars().take(120).collect();
         if sentence.len() < s.weakest.len() {
             sentence.push('…');
@@ -438,6 +444,29 @@ mod tests {
             ..s(0.6, 0.6)
         };
         assert!(decided(grounded, 0.2, &[codes::UNFAITHFUL]).is_empty());
+    }
+
+    #[test]
+    fn an_answer_made_only_of_the_sources_words_needs_no_embedding_grounding() {
+        let terse = SemScores {
+            grounding: 0.5,
+            topic: 0.5,
+            question_relevance: Some(0.6),
+            answer_relevance: Some(0.4),
+            ..Default::default()
+        };
+        let decide_with = |faithfulness: f64| {
+            let mut scores = BTreeMap::from([
+                ("relevance".to_string(), 1.0),
+                ("faithfulness".to_string(), faithfulness),
+            ]);
+            let mut reasons = Vec::new();
+            decide(&SemanticSpec::default(), &terse, &mut scores, &mut reasons);
+            assert_eq!(scores["grounding"], 0.5);
+            reasons.into_iter().map(|r| r.code).collect::<Vec<_>>()
+        };
+        assert!(decide_with(1.0).is_empty());
+        assert_eq!(decide_with(0.9), [codes::UNFAITHFUL]);
     }
 
     #[test]
