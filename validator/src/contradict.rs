@@ -12,7 +12,12 @@
 //!   the source says "recover slowly");
 //! - **unknown name**: a capitalised word inside an answer sentence (not at its start, not
 //!   an acronym) that the source never mentions ("on the Mael Stack" where the source
-//!   names only Greyhorn Point).
+//!   names only Greyhorn Point);
+//! - **misplaced number**: a number of the answer that the source gives only in sentences
+//!   about something else, while the sentence that the answer and its question restate
+//!   gives another number of the same kind ("above 10 degrees" for the first inspection,
+//!   where the source's sentence about the first inspection says 14 degrees and 10 degrees
+//!   is the temperature at which the bees cluster).
 //!
 //! They are cheap (a few µs per record) and tuned to flag rarely: a good paraphrase moves
 //! words around, so each rule needs positive evidence of a change, not absence alone.
@@ -327,6 +332,76 @@ fn number_unit(answer: &[Tok], chunk: &[Tok], in_chunk: &[(f64, usize, usize)]) 
     None
 }
 
+/// What a number counts: its unit (and period), `year` for a bare year, else the word
+/// after it ("96,300 people"); `None` when nothing says.
+fn number_kind(ts: &[Tok], v: f64, end: usize) -> Option<String> {
+    match unit_after(ts, end) {
+        (Some(u), Some(p)) => return Some(format!("{u}/{p}")),
+        (Some(u), None) => return Some(u.to_string()),
+        _ => {}
+    }
+    if v.fract() == 0.0 && (1000.0..=2100.0).contains(&v) {
+        return Some("year".into());
+    }
+    let next = ts.get(end)?;
+    (next.alpha && next.lower.chars().count() > 1 && !is_stop(&next.lower))
+        .then(|| stem(&next.lower))
+}
+
+/// The misplaced-number rule for one answer sentence `st`; `claim` holds its content
+/// stems and its question's, `quoted` every number of the whole answer.
+fn misplaced_number(
+    st: &[Tok],
+    claim: &HashSet<String>,
+    quoted: &[f64],
+    src: &Source,
+) -> Option<String> {
+    let same = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    for (v, s, e) in numbers(st) {
+        let Some(kind) = number_kind(st, v, e) else {
+            continue;
+        };
+        // How well the sentences that give `v` match the claim, and the best-matching
+        // sentence that gives instead another number of the same kind, not quoted.
+        let mut home: Option<usize> = None;
+        let mut other: Option<(usize, f64)> = None;
+        for ((_, c), nums) in src.sents.iter().zip(&src.sent_numbers) {
+            let overlap = c.intersection(claim).count();
+            if nums.iter().any(|&(n, _)| same(n, v)) {
+                home = Some(home.map_or(overlap, |h| h.max(overlap)));
+            } else if let Some(&(w, _)) = nums.iter().find(|(w, k)| {
+                k.as_deref() == Some(kind.as_str()) && !quoted.iter().any(|&q| same(q, *w))
+            }) {
+                if other.is_none_or(|(o, _)| overlap > o) {
+                    other = Some((overlap, w));
+                }
+            }
+        }
+        // The number must be the source's (else it is the number check's), and the
+        // sentence it is said to restate must be clearly the other one.
+        let (Some(home), Some((overlap, w))) = (home, other) else {
+            continue;
+        };
+        if overlap >= 3 && overlap >= home + 2 {
+            let said: Vec<&str> = st[s..e].iter().map(|t| t.orig.as_str()).collect();
+            return Some(format!(
+                "the answer gives {:?}, but the source's sentence on what it says gives {}",
+                said.join(" "),
+                fmt_number(w)
+            ));
+        }
+    }
+    None
+}
+
+fn fmt_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
 // ---- antonyms ------------------------------------------------------------------------
 
 fn antonyms() -> &'static HashMap<String, Vec<String>> {
@@ -472,6 +547,8 @@ pub(crate) struct Source {
     words: HashSet<String>,
     /// Each sentence's tokens and content stems.
     sents: Vec<(Vec<Tok>, HashSet<String>)>,
+    /// Each sentence's numbers: (value, kind as [`number_kind`] gives it).
+    sent_numbers: Vec<Vec<(f64, Option<String>)>>,
 }
 
 impl Source {
@@ -482,7 +559,7 @@ impl Source {
             .filter(|t| t.alpha)
             .flat_map(|t| [t.lower.clone(), stem(&t.lower)])
             .collect();
-        let sents = sentences(chunk)
+        let sents: Vec<(Vec<Tok>, HashSet<String>)> = sentences(chunk)
             .into_iter()
             .map(|s| {
                 let t = self::toks(s);
@@ -490,7 +567,17 @@ impl Source {
                 (t, c)
             })
             .collect();
+        let sent_numbers = sents
+            .iter()
+            .map(|(t, _)| {
+                numbers(t)
+                    .into_iter()
+                    .map(|(v, _, e)| (v, number_kind(t, v, e)))
+                    .collect()
+            })
+            .collect();
         Source {
+            sent_numbers,
             numbers: numbers(&toks),
             toks,
             lower: chunk.to_lowercase().replace('’', "'"),
@@ -527,12 +614,27 @@ pub(crate) fn find(answer: &str, question: &str, src: &Source) -> Option<String>
     if let Some(d) = number_unit(&toks(answer), &src.toks, &src.numbers) {
         return Some(d);
     }
-    // The question's words, read only for a sentence with something to flip (rare).
+    // The question's words, read only for a sentence with a number or something to
+    // flip.
     let mut asked: Option<HashSet<String>> = None;
+    let mut quoted: Option<Vec<f64>> = None;
     for s in sentences(answer) {
         let st = toks(s);
         if let Some(d) = unknown_name(&st, src, &question_lower) {
             return Some(d);
+        }
+        if st
+            .iter()
+            .any(|t| !t.alpha && t.lower.starts_with(|c: char| c.is_ascii_digit()))
+            || st.iter().any(|t| word_value(&t.lower).is_some())
+        {
+            let asked = asked.get_or_insert_with(|| content_stems(&toks(question)));
+            let quoted =
+                quoted.get_or_insert_with(|| numbers(&toks(answer)).iter().map(|n| n.0).collect());
+            let claim: HashSet<String> = content_stems(&st).union(asked).cloned().collect();
+            if let Some(d) = misplaced_number(&st, &claim, quoted, src) {
+                return Some(d);
+            }
         }
         if !flippable(&st, &src.words) {
             continue;
@@ -621,6 +723,45 @@ mod tests {
             super::find("On its north flank.", q, &Source::new(bulge)),
             None
         );
+    }
+
+    #[test]
+    fn finds_a_number_taken_from_another_sentence() {
+        let hive = "Bees form a tight winter cluster once the air drops below 10 degrees. \
+The first full inspection of the year waits for a calm day above 14 degrees, usually in April. \
+A colony may hold 50,000 bees in summer.";
+        let q = "At what temperature is the first full inspection of the year carried out?";
+        let src = Source::new(hive);
+        let d = super::find("On a calm day above 10 degrees.", q, &src).unwrap();
+        assert!(d.contains("\"10\"") && d.contains("14"), "{d}");
+        assert_eq!(
+            super::find("On a calm day above 14 degrees.", q, &src),
+            None
+        );
+        // Both numbers quoted: a comparison, not a swap.
+        assert_eq!(
+            super::find(
+                "Above 14 degrees; the bees cluster below 10 degrees.",
+                q,
+                &src
+            ),
+            None
+        );
+        // Another kind of number in the sentence it restates is no evidence.
+        assert_eq!(
+            super::find(
+                "When the air is below 10 degrees the bees cluster.",
+                "When do bees form a winter cluster?",
+                &src
+            ),
+            None
+        );
+        let years = Source::new(
+            "The seed bank was founded in 1987 by three councils. In 1994 it moved to the old grain store.",
+        );
+        let q = "In what year was the seed bank founded?";
+        assert!(super::find("In 1994.", q, &years).is_some());
+        assert_eq!(super::find("In 1987.", q, &years), None);
     }
 
     #[test]
