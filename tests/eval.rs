@@ -1,9 +1,13 @@
-//! The validators against a labeled evaluation set (`tests/data/eval/`: 346 records
-//! written over six source documents, each labeled good or with one defect), scored with
-//! `seedstream score` with the semantic checks on (all-MiniLM-L6-v2, in process), and
-//! against a second set written later by someone who had not seen the validators or the
-//! first set (`tests/data/holdout/`: 162 records over three other documents), which
-//! shows how the rules carry over to text they were not written with.
+//! The validators against three labeled sets, each scored with `seedstream score` with the
+//! semantic checks on (all-MiniLM-L6-v2, in process):
+//!
+//! - `tests/data/eval/`: 346 records over six source documents, written with the
+//!   validators;
+//! - `tests/data/holdout/`: 162 records over three other documents, written later by
+//!   someone who had not seen the validators or the first set;
+//! - `tests/data/blind/`: 166 records over three more documents, written the same way
+//!   after the holdout set had been used to fix the rules, so its first scoring measured
+//!   how they carry over to text they were not written with.
 //!
 //! The target is precision ≥ 0.9 and recall ≥ 0.8 for every defect. Defects that meet it
 //! are held to it; those that do not yet (see [`FLOORS`]) are held to what they reach
@@ -25,16 +29,18 @@ use common::*;
 const DEFECTS: [&str; 5] = ["unfaithful", "off_topic", "near_duplicate", "pii", "copied"];
 
 /// (defect, precision, recall) floors below the 0.9 / 0.8 target: measured on the first
-/// set (unfaithful 0.750 / 0.714), less a record or two. Unfaithful answers that invent a
+/// set (unfaithful 0.811 / 0.714), less a record or two. Unfaithful answers that invent a
 /// cause or contradict the source in paraphrase are fluent and on topic: similarity, word
 /// overlap and the lexical contradiction rules cannot see them; that needs the LLM judge
 /// or an entailment model.
-const FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.72, 0.66)];
+const FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.78, 0.69)];
 
-/// The same for the second set (measured: unfaithful 0.789 / 0.625, off_topic 0.889 /
-/// 0.889; near_duplicate 0.938 / 0.938 meets the target).
-const HOLDOUT_FLOORS: [(&str, f64, f64); 2] =
-    [("unfaithful", 0.74, 0.55), ("off_topic", 0.83, 0.83)];
+/// The same for the second set (measured: unfaithful 0.800 / 0.667).
+const HOLDOUT_FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.77, 0.62)];
+
+/// The same for the third set (measured: unfaithful 0.647 / 0.407; it was 0.381 / 0.296
+/// at its first scoring).
+const BLIND_FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.6, 0.37)];
 
 fn predicted(reasons: &[serde_json::Value]) -> &'static str {
     let codes: Vec<&str> = reasons.iter().filter_map(|r| r["code"].as_str()).collect();
@@ -111,6 +117,11 @@ fn validators_precision_and_recall_on_the_labeled_set() {
 #[test]
 fn validators_precision_and_recall_on_the_holdout_set() {
     precision_and_recall("holdout", &HOLDOUT_FLOORS);
+}
+
+#[test]
+fn validators_precision_and_recall_on_the_blind_set() {
+    precision_and_recall("blind", &BLIND_FLOORS);
 }
 
 fn precision_and_recall(set: &str, floors: &[(&str, f64, f64)]) {
