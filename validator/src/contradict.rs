@@ -348,16 +348,18 @@ fn number_kind(ts: &[Tok], v: f64, end: usize) -> Option<String> {
         .then(|| stem(&next.lower))
 }
 
-/// The misplaced-number rule for one answer sentence `st`; `claim` holds its content
-/// stems and its question's, `quoted` every number of the whole answer.
+/// The misplaced-number rule for one answer sentence `st` with its numbers `said`;
+/// `claim` holds its content stems and its question's, `quoted` every number of the
+/// whole answer.
 fn misplaced_number(
     st: &[Tok],
+    said: &[(f64, usize, usize)],
     claim: &HashSet<String>,
     quoted: &[f64],
     src: &Source,
 ) -> Option<String> {
     let same = |a: f64, b: f64| (a - b).abs() < 1e-9;
-    for (v, s, e) in numbers(st) {
+    for &(v, s, e) in said {
         let Some(kind) = number_kind(st, v, e) else {
             continue;
         };
@@ -383,10 +385,10 @@ fn misplaced_number(
             continue;
         };
         if overlap >= 3 && overlap >= home + 2 {
-            let said: Vec<&str> = st[s..e].iter().map(|t| t.orig.as_str()).collect();
+            let text: Vec<&str> = st[s..e].iter().map(|t| t.orig.as_str()).collect();
             return Some(format!(
                 "the answer gives {:?}, but the source's sentence on what it says gives {}",
-                said.join(" "),
+                text.join(" "),
                 fmt_number(w)
             ));
         }
@@ -623,16 +625,13 @@ pub(crate) fn find(answer: &str, question: &str, src: &Source) -> Option<String>
         if let Some(d) = unknown_name(&st, src, &question_lower) {
             return Some(d);
         }
-        if st
-            .iter()
-            .any(|t| !t.alpha && t.lower.starts_with(|c: char| c.is_ascii_digit()))
-            || st.iter().any(|t| word_value(&t.lower).is_some())
-        {
+        let said = numbers(&st);
+        if !said.is_empty() {
             let asked = asked.get_or_insert_with(|| content_stems(&toks(question)));
             let quoted =
                 quoted.get_or_insert_with(|| numbers(&toks(answer)).iter().map(|n| n.0).collect());
             let claim: HashSet<String> = content_stems(&st).union(asked).cloned().collect();
-            if let Some(d) = misplaced_number(&st, &claim, quoted, src) {
+            if let Some(d) = misplaced_number(&st, &said, &claim, quoted, src) {
                 return Some(d);
             }
         }
