@@ -349,38 +349,59 @@ fn number_kind(ts: &[Tok], v: f64, end: usize) -> Option<String> {
 }
 
 /// The misplaced-number rule for one answer sentence `st` with its numbers `said`;
-/// `claim` holds its content stems and its question's, `quoted` every number of the
-/// whole answer.
+/// `quoted` holds every number of the whole answer, `asked` its question's content stems.
 fn misplaced_number(
     st: &[Tok],
     said: &[(f64, usize, usize)],
-    claim: &HashSet<String>,
     quoted: &[f64],
+    asked: &HashSet<String>,
     src: &Source,
 ) -> Option<String> {
     let same = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    // How many of the sentence's and its question's words each source sentence shares:
+    // counted once per answer sentence, and only when some number could be misplaced.
+    let mut overlaps: Option<Vec<usize>> = None;
     for &(v, s, e) in said {
         let Some(kind) = number_kind(st, v, e) else {
             continue;
         };
+        let rival = |&(w, ref k): &(f64, Option<String>)| {
+            !same(w, v)
+                && k.as_deref() == Some(kind.as_str())
+                && !quoted.iter().any(|&q| same(q, w))
+        };
+        // The number must be the source's (else it is the number check's), and another
+        // of its kind must be there to be the right one: cheap tests first.
+        if !src.numbers.iter().any(|n| same(n.0, v))
+            || !src.sent_numbers.iter().flatten().any(rival)
+        {
+            continue;
+        }
+        let overlaps = overlaps.get_or_insert_with(|| {
+            let mine = content_stems(st);
+            src.sents
+                .iter()
+                .map(|(_, c)| {
+                    c.iter()
+                        .filter(|w| mine.contains(*w) || asked.contains(*w))
+                        .count()
+                })
+                .collect()
+        });
         // How well the sentences that give `v` match the claim, and the best-matching
         // sentence that gives instead another number of the same kind, not quoted.
         let mut home: Option<usize> = None;
         let mut other: Option<(usize, f64)> = None;
-        for ((_, c), nums) in src.sents.iter().zip(&src.sent_numbers) {
-            let overlap = c.intersection(claim).count();
+        for (&overlap, nums) in overlaps.iter().zip(&src.sent_numbers) {
             if nums.iter().any(|&(n, _)| same(n, v)) {
                 home = Some(home.map_or(overlap, |h| h.max(overlap)));
-            } else if let Some(&(w, _)) = nums.iter().find(|(w, k)| {
-                k.as_deref() == Some(kind.as_str()) && !quoted.iter().any(|&q| same(q, *w))
-            }) {
+            } else if let Some(&(w, _)) = nums.iter().find(|n| rival(n)) {
                 if other.is_none_or(|(o, _)| overlap > o) {
                     other = Some((overlap, w));
                 }
             }
         }
-        // The number must be the source's (else it is the number check's), and the
-        // sentence it is said to restate must be clearly the other one.
+        // The sentence it is said to restate must be clearly the other one.
         let (Some(home), Some((overlap, w))) = (home, other) else {
             continue;
         };
@@ -630,8 +651,7 @@ pub(crate) fn find(answer: &str, question: &str, src: &Source) -> Option<String>
             let asked = asked.get_or_insert_with(|| content_stems(&toks(question)));
             let quoted =
                 quoted.get_or_insert_with(|| numbers(&toks(answer)).iter().map(|n| n.0).collect());
-            let claim: HashSet<String> = content_stems(&st).union(asked).cloned().collect();
-            if let Some(d) = misplaced_number(&st, &said, &claim, quoted, src) {
+            if let Some(d) = misplaced_number(&st, &said, quoted, asked, src) {
                 return Some(d);
             }
         }
