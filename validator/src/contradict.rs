@@ -90,6 +90,37 @@ fn toks(text: &str) -> Vec<Tok> {
             });
         }
     }
+    times_of_day(out)
+}
+
+/// "10 a.m." / "10 p.m." / "10pm": the clock half after a number becomes one word,
+/// `am` or `pm`, a unit like any other ("10 p.m." where the source says "10 a.m.").
+fn times_of_day(ts: Vec<Tok>) -> Vec<Tok> {
+    let mut out: Vec<Tok> = Vec::with_capacity(ts.len());
+    let mut i = 0;
+    while i < ts.len() {
+        let after_number = out
+            .last()
+            .is_some_and(|t| t.lower.starts_with(|c: char| c.is_ascii_digit()));
+        let half = |k: usize| ts.get(k).map(|t| t.lower.as_str());
+        let merged = match (half(i), half(i + 1), half(i + 2), half(i + 3)) {
+            (Some(h @ ("a" | "p")), Some("."), Some("m"), Some(".")) => Some((h, 4)),
+            (Some(h @ ("a" | "p")), Some("."), Some("m"), _) => Some((h, 3)),
+            _ => None,
+        };
+        if let (true, Some((h, n))) = (after_number, merged) {
+            let word = format!("{h}m");
+            out.push(Tok {
+                orig: ts[i..i + n].iter().map(|t| t.orig.as_str()).collect(),
+                lower: word,
+                alpha: true,
+            });
+            i += n;
+        } else {
+            out.push(ts[i].clone());
+            i += 1;
+        }
+    }
     out
 }
 
@@ -257,6 +288,8 @@ fn unit(w: &str) -> Option<&'static str> {
         "litre" | "litres" | "liter" | "liters" | "l" => "litre",
         "degree" | "degrees" | "celsius" => "degree",
         "fahrenheit" => "fahrenheit",
+        "am" => "am",
+        "pm" => "pm",
         "dollar" | "dollars" => "dollar",
         "euro" | "euros" => "euro",
         "volt" | "volts" => "volt",
@@ -348,6 +381,56 @@ fn number_kind(ts: &[Tok], v: f64, end: usize) -> Option<String> {
         .then(|| stem(&next.lower))
 }
 
+/// Token indices that end a clause: a number's claim is its clause ("Soviet
+/// irrigation diverted the rivers, so by 2007 the sea had shrunk" says 2007 of the sea,
+/// not of the irrigation).
+fn clause_bounds(st: &[Tok]) -> Vec<usize> {
+    const ENDS: [&str; 13] = [
+        ",", ";", ":", "(", ")", "—", "–", "so", "but", "while", "because", "whereas", "although",
+    ];
+    st.iter()
+        .enumerate()
+        .filter(|(_, t)| ENDS.contains(&t.lower.as_str()))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// How many of the words of the clause around tokens `s..e` and of its question each
+/// source sentence shares; counted once per clause (`cache`, keyed by its start).
+fn clause_overlaps<'c>(
+    st: &[Tok],
+    bounds: &[usize],
+    (s, e): (usize, usize),
+    asked: &HashSet<String>,
+    src: &Source,
+    cache: &'c mut HashMap<usize, Vec<usize>>,
+) -> &'c [usize] {
+    let from = bounds.iter().rev().find(|&&b| b < s).map_or(0, |b| b + 1);
+    let to = bounds
+        .iter()
+        .find(|&&b| b >= e)
+        .copied()
+        .unwrap_or(st.len());
+    cache.entry(from).or_insert_with(|| {
+        let mine = content_stems(&st[from..to]);
+        src.sents
+            .iter()
+            .map(|(_, c)| {
+                c.iter()
+                    .filter(|w| mine.contains(*w) || asked.contains(*w))
+                    .count()
+            })
+            .collect()
+    })
+}
+
+/// Whether a clause restates another source sentence (overlap `other`) rather than the
+/// ones that give what it quotes (best overlap `home`): at least 3 words in common with
+/// it, and 2 more than with any of those.
+fn restates_other(home: usize, other: usize) -> bool {
+    other >= 3 && other >= home + 2
+}
+
 /// The misplaced-number rule for one answer sentence `st` with its numbers `said`;
 /// `quoted` holds every number of the whole answer, `asked` its question's content stems.
 fn misplaced_number(
@@ -358,33 +441,8 @@ fn misplaced_number(
     src: &Source,
 ) -> Option<String> {
     let same = |a: f64, b: f64| (a - b).abs() < 1e-9;
-    // A number's claim is its clause: "Soviet irrigation diverted the rivers, so by 2007
-    // the sea had shrunk" says 2007 of the sea, not of the irrigation.
-    let bounds: Vec<usize> = st
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| {
-            matches!(
-                t.lower.as_str(),
-                "," | ";"
-                    | ":"
-                    | "("
-                    | ")"
-                    | "—"
-                    | "–"
-                    | "so"
-                    | "but"
-                    | "while"
-                    | "because"
-                    | "whereas"
-                    | "although"
-            )
-        })
-        .map(|(i, _)| i)
-        .collect();
-    // How many of the clause's and its question's words each source sentence shares:
-    // counted once per clause, and only when some number could be misplaced.
-    let mut overlaps: HashMap<usize, Vec<usize>> = HashMap::new();
+    let bounds = clause_bounds(st);
+    let mut cache = HashMap::new();
     for &(v, s, e) in said {
         let Some(kind) = number_kind(st, v, e) else {
             continue;
@@ -401,23 +459,7 @@ fn misplaced_number(
         {
             continue;
         }
-        let from = bounds.iter().rev().find(|&&b| b < s).map_or(0, |b| b + 1);
-        let to = bounds
-            .iter()
-            .find(|&&b| b >= e)
-            .copied()
-            .unwrap_or(st.len());
-        let overlaps = overlaps.entry(from).or_insert_with(|| {
-            let mine = content_stems(&st[from..to]);
-            src.sents
-                .iter()
-                .map(|(_, c)| {
-                    c.iter()
-                        .filter(|w| mine.contains(*w) || asked.contains(*w))
-                        .count()
-                })
-                .collect()
-        });
+        let overlaps = clause_overlaps(st, &bounds, (s, e), asked, src, &mut cache);
         // How well the sentences that give `v` match the claim, and the best-matching
         // sentence that gives instead another number of the same kind, not quoted.
         let mut home: Option<usize> = None;
@@ -431,17 +473,15 @@ fn misplaced_number(
                 }
             }
         }
-        // The sentence it is said to restate must be clearly the other one.
-        let (Some(home), Some((overlap, w))) = (home, other) else {
-            continue;
-        };
-        if overlap >= 3 && overlap >= home + 2 {
-            let text: Vec<&str> = st[s..e].iter().map(|t| t.orig.as_str()).collect();
-            return Some(format!(
-                "the answer gives {:?}, but the source's sentence on what it says gives {}",
-                text.join(" "),
-                fmt_number(w)
-            ));
+        if let (Some(home), Some((overlap, w))) = (home, other) {
+            if restates_other(home, overlap) {
+                let text: Vec<&str> = st[s..e].iter().map(|t| t.orig.as_str()).collect();
+                return Some(format!(
+                    "the answer gives {:?}, but the source's sentence on what it says gives {}",
+                    text.join(" "),
+                    fmt_number(w)
+                ));
+            }
         }
     }
     None
@@ -737,6 +777,11 @@ mod tests {
             None
         );
         assert!(find("Its range grew to about 32 miles.", LIGHT).is_some());
+        // Times of day: the clock half is the unit.
+        let rota = "A handover nurse works in the ambulance bay from 10 a.m. to 2 a.m. daily.";
+        let d = find("From 10 p.m. to 2 a.m.", rota).unwrap();
+        assert!(d.contains("\"10 p.m."), "{d}");
+        assert_eq!(find("From 10am until 2am.", rota), None);
         let s = Source::new("For nearly two centuries, and for three decades after 1900.");
         assert_eq!(s.years_in_periods(), vec![200, 30]);
     }
