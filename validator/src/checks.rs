@@ -224,7 +224,10 @@ impl Check for Faithfulness {
             };
             let mut invented: Vec<&str> = Vec::new();
             for t in rec.clean_tokens(a).filter(|t| t.kind == Kind::Number) {
-                if !rec.chunk.has_number(t.raw) && !worked_out(t.raw) {
+                if !rec.chunk.has_number(t.raw)
+                    && !worked_out(t.raw)
+                    && !always_phrase(text, t.start, t.end)
+                {
                     let s = &text[t.start..t.end];
                     if !invented.contains(&s) {
                         invented.push(s);
@@ -235,7 +238,11 @@ impl Check for Faithfulness {
             let pii = &rec.pii[a];
             for (s, e, h) in crate::text::word_numbers(text, ANSWER_WORD_NUMBERS_FROM) {
                 let in_pii = pii.iter().any(|m| s < m.end && e > m.start);
-                if !in_pii && !rec.chunk.has_number(h) && !worked_out(h) {
+                if !in_pii
+                    && !rec.chunk.has_number(h)
+                    && !worked_out(h)
+                    && !always_phrase(text, s, e)
+                {
                     let w = &text[s..e];
                     if !invented.contains(&w) {
                         invented.push(w);
@@ -263,6 +270,37 @@ impl Check for Faithfulness {
             }
         }
     }
+}
+
+/// Whether the number at `start..end` of `text` is part of a phrase that means "always"
+/// ("seven days a week", "24 hours a day", "365 days a year", "24/7"), not a quantity
+/// the source must give.
+fn always_phrase(text: &str, start: usize, end: usize) -> bool {
+    const PHRASES: [&str; 7] = [
+        "seven days a week",
+        "7 days a week",
+        "24 hours a day",
+        "twenty-four hours a day",
+        "twenty four hours a day",
+        "365 days a year",
+        "24/7",
+    ];
+    let from: String = text[start..]
+        .chars()
+        .take(24)
+        .collect::<String>()
+        .to_lowercase();
+    let to: String = text[..end]
+        .chars()
+        .rev()
+        .take(5)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    PHRASES
+        .iter()
+        .any(|p| from.starts_with(p) || (*p == "24/7" && to.ends_with(p)))
 }
 
 /// Question and answer are about the chunk.

@@ -188,6 +188,29 @@ fn invented_numbers_are_flagged_and_listed() {
         );
     }
 
+    // Phrases that mean "always" are not quantities; the same numbers alone are.
+    for answer in [
+        "Monitoring stations now watch the sea seven days a week.",
+        "Pumps run 24 hours a day, 365 days a year; the dam is staffed 24/7.",
+    ] {
+        let s = score(GOOD_Q, answer);
+        assert!(
+            !codes_of(&s).contains(&codes::INVENTED_NUMBER),
+            "{answer}: {:?}",
+            s.reasons
+        );
+    }
+    let s = score(
+        GOOD_Q,
+        "Seven stations watch the sea for 24 hours after a storm.",
+    );
+    let r = s.reasons.iter().find(|r| r.code == codes::INVENTED_NUMBER);
+    assert!(
+        r.is_some_and(|r| r.detail.contains("Seven") && r.detail.contains("24")),
+        "{:?}",
+        s.reasons
+    );
+
     let mut spec = ValidateSpec::default();
     spec.faithfulness.check_numbers = false;
     let v = Validator::new(&spec, &fields());
