@@ -38,9 +38,9 @@ const FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.78, 0.69)];
 /// The same for the second set (measured: unfaithful 0.800 / 0.667).
 const HOLDOUT_FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.77, 0.62)];
 
-/// The same for the third set (measured: unfaithful 0.647 / 0.407; it was 0.381 / 0.296
+/// The same for the third set (measured: unfaithful 0.706 / 0.444; it was 0.381 / 0.296
 /// at its first scoring).
-const BLIND_FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.6, 0.37)];
+const BLIND_FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.66, 0.4)];
 
 fn predicted(reasons: &[serde_json::Value]) -> &'static str {
     let codes: Vec<&str> = reasons.iter().filter_map(|r| r["code"].as_str()).collect();
