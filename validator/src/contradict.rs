@@ -96,6 +96,12 @@ fn toks(text: &str) -> Vec<Tok> {
 /// "10 a.m." / "10 p.m." / "10pm": the clock half after a number becomes one word,
 /// `am` or `pm`, a unit like any other ("10 p.m." where the source says "10 a.m.").
 fn times_of_day(ts: Vec<Tok>) -> Vec<Tok> {
+    let clock = |w: &[Tok]| {
+        matches!(w[0].lower.as_str(), "a" | "p") && w[1].lower == "." && w[2].lower == "m"
+    };
+    if !ts.windows(3).any(clock) {
+        return ts;
+    }
     let mut out: Vec<Tok> = Vec::with_capacity(ts.len());
     let mut i = 0;
     while i < ts.len() {
