@@ -438,12 +438,13 @@ fn restates_other(home: usize, other: usize) -> bool {
 }
 
 /// The misplaced-number rule for one answer sentence `st` with its numbers `said`;
-/// `quoted` holds every number of the whole answer, `asked` its question's content stems.
+/// `quoted` holds every number of the whole answer; the question's content stems are
+/// read into `asked` when first needed.
 fn misplaced_number(
     st: &[Tok],
     said: &[(f64, usize, usize)],
     quoted: &[f64],
-    asked: &HashSet<String>,
+    (question, asked): (&str, &mut Option<HashSet<String>>),
     src: &Source,
 ) -> Option<String> {
     let same = |a: f64, b: f64| (a - b).abs() < 1e-9;
@@ -465,6 +466,7 @@ fn misplaced_number(
         {
             continue;
         }
+        let asked = asked.get_or_insert_with(|| content_stems(&toks(question)));
         let overlaps = clause_overlaps(st, &bounds, (s, e), asked, src, &mut cache);
         // How well the sentences that give `v` match the claim, and the best-matching
         // sentence that gives instead another number of the same kind, not quoted.
@@ -710,24 +712,21 @@ impl Source {
 /// described.
 pub(crate) fn find(answer: &str, question: &str, src: &Source) -> Option<String> {
     let question_lower = question.to_lowercase().replace('’', "'");
-    if let Some(d) = number_unit(&toks(answer), &src.toks, &src.numbers) {
+    let all = toks(answer);
+    if let Some(d) = number_unit(&all, &src.toks, &src.numbers) {
         return Some(d);
     }
-    // The question's words, read only for a sentence with a number or something to
-    // flip.
+    let quoted: Vec<f64> = numbers(&all).iter().map(|n| n.0).collect();
+    // The question's words, read only when a rule needs them (rarely).
     let mut asked: Option<HashSet<String>> = None;
-    let mut quoted: Option<Vec<f64>> = None;
     for s in sentences(answer) {
         let st = toks(s);
         if let Some(d) = unknown_name(&st, src, &question_lower) {
             return Some(d);
         }
-        let said = numbers(&st);
-        if !said.is_empty() {
-            let asked = asked.get_or_insert_with(|| content_stems(&toks(question)));
-            let quoted =
-                quoted.get_or_insert_with(|| numbers(&toks(answer)).iter().map(|n| n.0).collect());
-            if let Some(d) = misplaced_number(&st, &said, quoted, asked, src) {
+        if !quoted.is_empty() {
+            let said = numbers(&st);
+            if let Some(d) = misplaced_number(&st, &said, &quoted, (question, &mut asked), src) {
                 return Some(d);
             }
         }
