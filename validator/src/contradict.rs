@@ -1,11 +1,11 @@
 //! Lexical contradiction checks: an answer that reuses the source's words but changes what
 //! they say. Fluent, on-topic and well grounded by similarity, these are the unfaithful
-//! answers that overlap and embeddings miss. Three generic rules, each naming what it
+//! answers that overlap and embeddings miss. Four generic rules, each naming what it
 //! found (`CONTRADICTION`):
 //!
 //! - **number and unit**: a number of the answer occurs in the source, but never with the
 //!   answer's unit or period ("15 seconds a day" where the source has only "15 seconds a
-//!   month");
+//!   month"; a time of day's "a.m."/"p.m." is a unit);
 //! - **antonym flip**: the answer has a word the source lacks, whose antonym (a list of
 //!   common English pairs, `data/antonyms.txt`) is in the source sentence the answer
 //!   sentence matches best, next to a word both sentences share ("recover quickly" where
