@@ -522,23 +522,21 @@ fn print_rejections(counts: &serde_json::Value) {
 }
 
 /// Load and check a job file with the command line's overrides.
-fn load_job(
-    file: &std::path::Path,
-    endpoints: Vec<String>,
-    out: Option<PathBuf>,
-) -> Result<Arc<Job>, ExitCode> {
-    let overrides = Overrides {
-        endpoints,
-        output_dir: out,
-        ..Default::default()
-    };
+fn load_job(file: &std::path::Path, overrides: Overrides) -> Result<Arc<Job>, ExitCode> {
     Job::load(file, &overrides)
         .map(Arc::new)
         .map_err(|e| fail(&e))
 }
 
 async fn coordinate(args: CoordinateArgs) -> ExitCode {
-    let job = match load_job(&args.job, args.endpoints, args.out) {
+    let job = match load_job(
+        &args.job,
+        Overrides {
+            endpoints: args.endpoints,
+            output_dir: args.out,
+            ..Default::default()
+        },
+    ) {
         Ok(j) => j,
         Err(code) => return code,
     };
@@ -584,9 +582,9 @@ async fn score(args: ScoreArgs) -> ExitCode {
         judge_model: args.judge_model,
         ..Default::default()
     };
-    let job = match Job::load(&args.job, &overrides) {
-        Ok(j) => Arc::new(j),
-        Err(e) => return fail(&e),
+    let job = match load_job(&args.job, overrides) {
+        Ok(j) => j,
+        Err(code) => return code,
     };
     match seedstream_coordinator::score::run(job, &args.input, &args.out, &embed_env()).await {
         Ok(o) => {
@@ -633,7 +631,14 @@ fn fail(e: &Error) -> ExitCode {
 }
 
 async fn run(args: RunArgs) -> ExitCode {
-    let job = match load_job(&args.job, args.endpoints, args.out) {
+    let job = match load_job(
+        &args.job,
+        Overrides {
+            endpoints: args.endpoints,
+            output_dir: args.out,
+            ..Default::default()
+        },
+    ) {
         Ok(j) => j,
         Err(code) => return code,
     };
