@@ -288,39 +288,37 @@ impl Assembler {
                     t.prompt_tokens += done.usage.prompt_tokens;
                     t.completion_tokens += done.usage.completion_tokens;
                 }
-                {
-                    // Every record is checked against the kept ones, so a rejected record
-                    // also names the record it repeats; only an accepted one is kept.
-                    // The signature is only needed here: move it out of the verdict.
-                    let sig = Signature {
-                        exact: v.exact,
-                        minhash: std::mem::take(&mut v.minhash),
-                        embedding: std::mem::take(&mut v.embedding),
-                        answer_embedding: std::mem::take(&mut v.answer_embedding),
-                    };
-                    let chunk = &self.job.chunks[plan.chunk];
-                    let scope = scope_key(
-                        self.job.spec.validate.semantic.near_duplicate_scope,
-                        &self.job.sources[chunk.doc as usize].path,
-                        &chunk.text,
-                    );
-                    if let Some(r) = self.dedup.check(&sig, scope) {
-                        reasons.push(r);
-                    } else if !reasons.is_empty() {
-                        // Rejected for its own reasons: not kept.
-                    } else if t.accepted < self.job.spec.target {
-                        self.dedup.insert(&id, &sig, scope);
-                    } else {
-                        reasons.push(Reason::new(
-                            codes::OVER_TARGET,
-                            format!(
-                                "the job's target of {} records was already met",
-                                self.job.spec.target
-                            ),
-                        ));
+                // Every record is checked against the kept ones, so a rejected record also
+                // names the record it repeats; only an accepted one is kept. The signature
+                // is only needed here: move it out of the verdict.
+                let sig = Signature {
+                    exact: v.exact,
+                    minhash: std::mem::take(&mut v.minhash),
+                    embedding: std::mem::take(&mut v.embedding),
+                    answer_embedding: std::mem::take(&mut v.answer_embedding),
+                };
+                let chunk = &self.job.chunks[plan.chunk];
+                let scope = scope_key(
+                    self.job.spec.validate.semantic.near_duplicate_scope,
+                    &self.job.sources[chunk.doc as usize].path,
+                    &chunk.text,
+                );
+                match self.dedup.check(&sig, scope) {
+                    Some(r) => reasons.push(r),
+                    // Rejected for its own reasons: not kept.
+                    None if !reasons.is_empty() => {}
+                    None if t.accepted < self.job.spec.target => {
+                        self.dedup.insert(&id, &sig, scope)
                     }
-                    v.embedding = sig.embedding;
+                    None => reasons.push(Reason::new(
+                        codes::OVER_TARGET,
+                        format!(
+                            "the job's target of {} records was already met",
+                            self.job.spec.target
+                        ),
+                    )),
                 }
+                v.embedding = sig.embedding;
             }
         }
         let accepted = reasons.is_empty();
