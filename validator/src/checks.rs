@@ -290,17 +290,7 @@ fn always_phrase(text: &str, start: usize, end: usize) -> bool {
         .take(24)
         .collect::<String>()
         .to_lowercase();
-    let to: String = text[..end]
-        .chars()
-        .rev()
-        .take(5)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    PHRASES
-        .iter()
-        .any(|p| from.starts_with(p) || (*p == "24/7" && to.ends_with(p)))
+    PHRASES.iter().any(|p| from.starts_with(p)) || text[..end].ends_with("24/7")
 }
 
 /// Question and answer are about the chunk.

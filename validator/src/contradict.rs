@@ -336,8 +336,14 @@ fn unit_after(ts: &[Tok], end: usize) -> (Option<&'static str>, Option<&'static 
     (u, p)
 }
 
-fn number_unit(answer: &[Tok], chunk: &[Tok], in_chunk: &[(f64, usize, usize)]) -> Option<String> {
-    for (v, s, e) in numbers(answer) {
+/// The number-and-unit rule over the answer's tokens and its numbers `said`.
+fn number_unit(
+    answer: &[Tok],
+    said: &[(f64, usize, usize)],
+    chunk: &[Tok],
+    in_chunk: &[(f64, usize, usize)],
+) -> Option<String> {
+    for &(v, s, e) in said {
         let (au, ap) = unit_after(answer, e);
         if au.is_none() && ap.is_none() {
             continue;
@@ -713,10 +719,11 @@ impl Source {
 pub(crate) fn find(answer: &str, question: &str, src: &Source) -> Option<String> {
     let question_lower = question.to_lowercase().replace('’', "'");
     let all = toks(answer);
-    if let Some(d) = number_unit(&all, &src.toks, &src.numbers) {
+    let all_numbers = numbers(&all);
+    if let Some(d) = number_unit(&all, &all_numbers, &src.toks, &src.numbers) {
         return Some(d);
     }
-    let quoted: Vec<f64> = numbers(&all).iter().map(|n| n.0).collect();
+    let quoted: Vec<f64> = all_numbers.iter().map(|n| n.0).collect();
     // The question's words, read only when a rule needs them (rarely).
     let mut asked: Option<HashSet<String>> = None;
     for s in sentences(answer) {
