@@ -446,6 +446,12 @@ pub struct SemanticSpec {
     /// off-topic, so `min_topic_with_lexical` does not apply (1.0: it always applies).
     #[serde(default = "defaults::on_topic_question")]
     pub on_topic_question: f64,
+    /// ... and at least this share of its content words occur in the source
+    /// (`question_support`): "How do wasps build their nests?" embeds close to a passage
+    /// on honey bees, but asks about what the passage does not discuss (0.0: the share
+    /// is not required).
+    #[serde(default = "defaults::on_topic_question_words")]
+    pub on_topic_question_words: f64,
     /// Lowest answer ↔ question similarity (`answer_relevance`).
     #[serde(default = "defaults::min_answer_relevance")]
     pub min_answer_relevance: f64,
@@ -508,6 +514,7 @@ impl Default for SemanticSpec {
             min_topic: defaults::min_topic(),
             min_topic_with_lexical: defaults::min_topic_with_lexical(),
             on_topic_question: defaults::on_topic_question(),
+            on_topic_question_words: defaults::on_topic_question_words(),
             min_answer_relevance: defaults::min_answer_relevance(),
             near_duplicate_cosine: defaults::near_duplicate_cosine(),
             near_duplicate_cosine_with_answer: defaults::near_duplicate_cosine_with_answer(),
@@ -612,6 +619,9 @@ mod defaults {
         0.55
     }
     pub(super) fn on_topic_question() -> f64 {
+        0.5
+    }
+    pub(super) fn on_topic_question_words() -> f64 {
         0.5
     }
     pub(super) fn min_answer_relevance() -> f64 {
@@ -986,6 +996,10 @@ impl Job {
                 sem.min_topic_with_lexical,
             ),
             ("validate.semantic.on_topic_question", sem.on_topic_question),
+            (
+                "validate.semantic.on_topic_question_words",
+                sem.on_topic_question_words,
+            ),
             (
                 "validate.semantic.min_answer_relevance",
                 sem.min_answer_relevance,

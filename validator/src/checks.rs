@@ -322,6 +322,9 @@ impl Check for Relevance {
             (None, None) => 0.0,
         };
         out.scores.insert(self.name().into(), score);
+        if let Some(q) = q {
+            out.scores.insert("question_support".into(), q);
+        }
         let any_text = rec.question.is_some_and(|f| rec.text(f).is_some())
             || rec.answer.is_some_and(|f| rec.text(f).is_some());
         if score < self.min_score && any_text {

@@ -319,7 +319,8 @@ impl Semantic {
     /// cannot):
     /// - off-topic: `topic` (record ↔ source) below `min_topic`, or the lexical
     ///   relevance below 0.3 with `topic` below `min_topic_with_lexical` unless the question
-    ///   itself is on topic (`question_relevance` ≥ `on_topic_question`), or the answer
+    ///   itself is on topic (`question_relevance` ≥ `on_topic_question` and
+    ///   `question_support` ≥ `on_topic_question_words`), or the answer
     ///   unrelated to its question (`answer_relevance` below `min_answer_relevance`). The
     ///   lexical off-topic verdict alone no longer rejects.
     /// - unfaithful: an answer sentence below `min_grounding`, unless every content word
@@ -358,17 +359,22 @@ fn decide(
     reasons.retain(|r| {
         !(r.code == codes::OFF_TOPIC || (r.code == codes::UNFAITHFUL && grounded_enough))
     });
+    // Near in meaning and in words: a question on the source's subject about something
+    // the source does not discuss ("How do wasps build their nests?" of a passage on
+    // honey bees) embeds close to it, but most of its words are not there.
+    let question_words = scores.get("question_support").copied().unwrap_or(1.0);
     let question_on_topic = s
         .question_relevance
-        .is_some_and(|q| q >= spec.on_topic_question);
+        .is_some_and(|q| q >= spec.on_topic_question)
+        && question_words >= spec.on_topic_question_words;
     if s.topic < spec.min_topic
         || (lexical_relevance < 0.3 && s.topic < spec.min_topic_with_lexical && !question_on_topic)
     {
         reasons.push(Reason::new(
                 codes::OFF_TOPIC,
                 format!(
-                    "record not about the source (similarity {:.2}, lexical relevance {lexical_relevance:.2}; min_topic {:.2}, or {:.2} with lexical relevance below 0.30 and the question below {:.2})",
-                    s.topic, spec.min_topic, spec.min_topic_with_lexical, spec.on_topic_question
+                    "record not about the source (similarity {:.2}, lexical relevance {lexical_relevance:.2}; min_topic {:.2}, or {:.2} with lexical relevance below 0.30 and the question below {:.2} or with under {:.2} of its words in the source)",
+                    s.topic, spec.min_topic, spec.min_topic_with_lexical, spec.on_topic_question, spec.on_topic_question_words
                 ),
             ));
     } else if let Some(a) = s
@@ -444,6 +450,36 @@ mod tests {
             ..s(0.6, 0.6)
         };
         assert!(decided(grounded, 0.2, &[codes::UNFAITHFUL]).is_empty());
+    }
+
+    #[test]
+    fn a_question_near_the_source_but_not_in_its_words_is_off_topic() {
+        // "How do wasps build their nests?" of a passage on honey bees: the question
+        // embeds close to the source (0.54), but one of its three content words is there.
+        let s = SemScores {
+            grounding: 0.4,
+            topic: 0.47,
+            question_relevance: Some(0.54),
+            answer_relevance: Some(0.6),
+            ..Default::default()
+        };
+        let decide_with = |question_support: f64| {
+            let mut scores = BTreeMap::from([
+                ("relevance".to_string(), 0.06),
+                ("faithfulness".to_string(), 0.06),
+                ("question_support".to_string(), question_support),
+            ]);
+            let mut reasons = vec![Reason::new(codes::UNFAITHFUL, "lexical")];
+            decide(&SemanticSpec::default(), &s, &mut scores, &mut reasons);
+            reasons.into_iter().map(|r| r.code).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            decide_with(0.33),
+            [codes::UNFAITHFUL, codes::OFF_TOPIC, codes::UNFAITHFUL]
+        );
+        // Most of its words in the source: a question about the source, answered
+        // unfaithfully.
+        assert_eq!(decide_with(0.67), [codes::UNFAITHFUL, codes::UNFAITHFUL]);
     }
 
     #[test]
