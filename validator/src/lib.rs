@@ -114,8 +114,9 @@ pub struct PreparedChunk {
     index: Vec<(u64, u32)>,
     /// The chunk read for the contradiction rules.
     source: contradict::Source,
-    /// The street addresses the chunk gives ([`pii::address_key`]): public, not personal.
-    addresses: Vec<String>,
+    /// The street addresses, IP addresses and dates of birth the chunk gives
+    /// ([`pii::Detectors::public`]): public, not personal.
+    public_pii: Vec<String>,
 }
 
 impl PreparedChunk {
@@ -265,7 +266,7 @@ impl Validator {
             .collect();
         index.sort_unstable();
         PreparedChunk {
-            addresses: self.pii.addresses(chunk),
+            public_pii: self.pii.public(chunk),
             stems,
             numbers,
             seq,
@@ -293,9 +294,9 @@ impl Validator {
                 tokenize(s, &self.stop, &mut toks, &mut buf);
                 found = self.pii.find(s);
                 found.retain(|m| {
-                    m.kind != pii::PiiKind::Address
+                    !m.kind.public_in_source()
                         || !chunk
-                            .addresses
+                            .public_pii
                             .contains(&pii::address_key(&s[m.start..m.end]))
                 });
             }

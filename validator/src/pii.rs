@@ -1,5 +1,6 @@
 //! Personal data detectors: emails, phone numbers, payment card numbers, national ids,
-//! street addresses.
+//! street addresses, IBANs, IP addresses, dates of birth, passport and bank account
+//! numbers named as such.
 //!
 //! Regexes are compiled once (in [`Detectors::new`]) and only run when a cheap prefilter
 //! says they can match (an `@` for emails, enough digits for the numeric kinds), so clean
@@ -16,6 +17,11 @@ pub(crate) enum PiiKind {
     Ssn,
     UkNi,
     Address,
+    Iban,
+    Ip,
+    BirthDate,
+    Passport,
+    Account,
 }
 
 impl PiiKind {
@@ -27,6 +33,28 @@ impl PiiKind {
             PiiKind::Ssn => "US social security number",
             PiiKind::UkNi => "UK national insurance number",
             PiiKind::Address => "street address",
+            PiiKind::Iban => "IBAN",
+            PiiKind::Ip => "IP address",
+            PiiKind::BirthDate => "date of birth",
+            PiiKind::Passport => "passport number",
+            PiiKind::Account => "bank account number",
+        }
+    }
+
+    /// Kinds a source may give of itself in public (a museum's street address, a
+    /// server's IP address, a historical figure's date of birth): an answer that repeats
+    /// the source's own is not flagged.
+    pub(crate) fn public_in_source(self) -> bool {
+        match self {
+            PiiKind::Address | PiiKind::Ip | PiiKind::BirthDate => true,
+            PiiKind::Email
+            | PiiKind::Phone
+            | PiiKind::Card
+            | PiiKind::Ssn
+            | PiiKind::UkNi
+            | PiiKind::Iban
+            | PiiKind::Passport
+            | PiiKind::Account => false,
         }
     }
 }
@@ -51,6 +79,11 @@ pub(crate) struct Detectors {
     phone_national: Regex,
     uk_ni: Regex,
     address: Regex,
+    iban: Regex,
+    ip: Regex,
+    birth_date: Regex,
+    passport: Regex,
+    account: Regex,
 }
 
 impl Detectors {
@@ -83,6 +116,26 @@ impl Detectors {
                 r"(?:,?\s+[A-Z][A-Za-z'’\-]+(?:\s+[A-Z][a-z'’\-]+)?)?",
                 r"(?:,?\s+[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}\b|,?\s+[A-Z]{2}\s+\d{5}\b)?",
             )),
+            // Country code, check digits, then 11–30 letters and digits, printed in
+            // groups of four or run together; the mod-97 check decides.
+            iban: re(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b"),
+            // Dotted quad; each part 0–255 is checked after matching.
+            ip: re(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b"),
+            // A full date (day, month and year) after "born", "date of birth" or "DOB".
+            birth_date: re(concat!(
+                r"(?i)\b(?:date of birth|d\.?o\.?b\.?|birth ?date|born(?: on)?)\s*(?:is|was|:|-)?\s*",
+                r"(\d{1,2}[/.\-]\d{1,2}[/.\-](?:19|20)?\d{2}\b",
+                r"|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?,?\s+\d{4}\b",
+                r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}\b)",
+            )),
+            // A passport number named as one: 6–9 letters and digits, at least 5 digits.
+            passport: re(
+                r"(?i)\bpassport(?:\s+(?:number|no\.?|#))?\s*(?:is|:)?\s*([A-Z0-9]{6,9})\b",
+            ),
+            // A bank account number named as one (with or without a sort code).
+            account: re(
+                r"(?i)\b(?:account|acct\.?)\s*(?:number|no\.?|#)?\s*(?:is|:)?\s*(\d{6,12})\b",
+            ),
         }
     }
 
@@ -225,16 +278,90 @@ impl Detectors {
                 );
             }
         }
+        if digits >= 15 {
+            for m in self.iban.find_iter(text) {
+                let compact: String = m.as_str().chars().filter(|c| *c != ' ').collect();
+                if (15..=34).contains(&compact.len()) && iban_valid(&compact) {
+                    push(
+                        &mut found,
+                        PiiKind::Iban,
+                        m.start(),
+                        m.end(),
+                        mask_digits(m.as_str()),
+                    );
+                }
+            }
+        }
+        if digits >= 4 && text.contains('.') {
+            for m in self.ip.find_iter(text) {
+                let octets: Vec<u16> = m
+                    .as_str()
+                    .split('.')
+                    .filter_map(|p| p.parse().ok())
+                    .collect();
+                // Loopback (127.x), "this host" (0.x) and netmasks (255.x) name no one.
+                let octets_ok = octets.len() == 4
+                    && octets.iter().all(|&x| x <= 255)
+                    && !matches!(octets[0], 0 | 127 | 255);
+                // "v1.2.3.4", "1.2.3.4.5" and section numbers inside longer dotted runs
+                // are not addresses.
+                let before = text[..m.start()].chars().next_back();
+                let after = text[m.end()..].chars().next();
+                let joined = matches!(before, Some('.' | 'v' | 'V'))
+                    || after == Some('.')
+                        && text[m.end() + 1..].starts_with(|c: char| c.is_ascii_digit());
+                if octets_ok && !joined {
+                    push(
+                        &mut found,
+                        PiiKind::Ip,
+                        m.start(),
+                        m.end(),
+                        mask_digits(m.as_str()),
+                    );
+                }
+            }
+        }
+        if digits >= 5 {
+            for c in self.birth_date.captures_iter(text) {
+                let d = c.get(1).expect("group 1");
+                push(
+                    &mut found,
+                    PiiKind::BirthDate,
+                    d.start(),
+                    d.end(),
+                    mask_digits(d.as_str()),
+                );
+            }
+            for (re, kind) in [
+                (&self.passport, PiiKind::Passport),
+                (&self.account, PiiKind::Account),
+            ] {
+                for c in re.captures_iter(text) {
+                    let d = c.get(1).expect("group 1");
+                    if d.as_str().bytes().filter(u8::is_ascii_digit).count() >= 5 {
+                        push(
+                            &mut found,
+                            kind,
+                            d.start(),
+                            d.end(),
+                            mask_digits(d.as_str()),
+                        );
+                    }
+                }
+            }
+        }
         found.sort_by_key(|m| m.start);
         found
     }
 
-    /// The street addresses `text` gives, normalised as [`address_key`] makes them: a
-    /// source's own (a museum's, a station's) are public, so an answer may repeat them.
-    pub(crate) fn addresses(&self, text: &str) -> Vec<String> {
-        self.address
-            .find_iter(text)
-            .map(|m| address_key(m.as_str()))
+    /// What `text` gives of the kinds a source may publish about itself
+    /// ([`PiiKind::public_in_source`]: street addresses, IP addresses, dates of birth),
+    /// each normalised by [`address_key`], so an answer may repeat them.
+    pub(crate) fn public(&self, text: &str) -> Vec<String> {
+        self.find(text)
+            .into_iter()
+            .filter(|m| m.kind.public_in_source())
+            .map(|m| address_key(&text[m.start..m.end]))
             .collect()
     }
 }
@@ -257,6 +384,24 @@ fn preceded_by_word(text: &str, i: usize) -> bool {
         .chars()
         .next_back()
         .is_some_and(char::is_alphanumeric)
+}
+
+/// The IBAN check (ISO 13616): move the first four characters to the end, read
+/// letters as 10–35, and the number is 1 modulo 97. `s` has no spaces.
+pub(crate) fn iban_valid(s: &str) -> bool {
+    let (head, tail) = s.split_at(4.min(s.len()));
+    let mut rem: u32 = 0;
+    for c in tail.chars().chain(head.chars()) {
+        let Some(v) = c.to_digit(36) else {
+            return false;
+        };
+        rem = if v < 10 {
+            (rem * 10 + v) % 97
+        } else {
+            (rem * 100 + v) % 97
+        };
+    }
+    rem == 1
 }
 
 /// The Luhn checksum over decimal digits (0–9 each).
@@ -446,6 +591,60 @@ mod tests {
         assert!(found("About 40 Swarms were Collected on the Hill farms.").is_empty());
         assert!(found("The 9 Supreme Court justices saw the 16 Caen Hill locks.").is_empty());
         assert_eq!(address_key("14 Orchard  Lane,"), "14 orchard lane");
+    }
+
+    #[test]
+    fn finds_ibans_ip_addresses_birth_dates_passports_and_accounts() {
+        let found = |t: &str| {
+            Detectors::new()
+                .find(t)
+                .into_iter()
+                .map(|m| (m.kind, t[m.start..m.end].to_string()))
+                .collect::<Vec<_>>()
+        };
+        // The IBAN examples of the ECBS registry: valid checksums, grouped or not.
+        assert_eq!(
+            found("Pay into GB82 WEST 1234 5698 7654 32 by Friday."),
+            vec![(PiiKind::Iban, "GB82 WEST 1234 5698 7654 32".into())]
+        );
+        assert_eq!(
+            found("IBAN DE89370400440532013000."),
+            vec![(PiiKind::Iban, "DE89370400440532013000".into())]
+        );
+        assert!(iban_valid("GB82WEST12345698765432"));
+        // One digit changed: the checksum fails, and it is no other kind either.
+        assert!(found("Pay into GB82 WEST 1234 5698 7654 33 by Friday.").is_empty());
+        assert_eq!(
+            found("She logged in from 192.168.14.201 at noon."),
+            vec![(PiiKind::Ip, "192.168.14.201".into())]
+        );
+        // Versions, section numbers and impossible octets are not addresses.
+        assert!(found("Upgrade to v2.10.3.1 and read section 4.2.1.7.3.").is_empty());
+        assert!(found("Readings of 312.5.6.7 were discarded.").is_empty());
+        assert!(found("Bind 0.0.0.0 or 127.0.0.1 with mask 255.255.255.0.").is_empty());
+        assert_eq!(
+            found("Mr Hale (date of birth: 14/03/1987) was admitted."),
+            vec![(PiiKind::BirthDate, "14/03/1987".into())]
+        );
+        assert_eq!(
+            found("The patient, born on 3rd May 1950, was seen first."),
+            vec![(PiiKind::BirthDate, "3rd May 1950".into())]
+        );
+        assert_eq!(
+            found("DOB March 9, 1962."),
+            vec![(PiiKind::BirthDate, "March 9, 1962".into())]
+        );
+        // A year of birth alone is a fact of history, not a personal record.
+        assert!(found("Stephenson was born in 1781 and died in 1848.").is_empty());
+        assert_eq!(
+            found("His passport number is 533380006 and it expires soon."),
+            vec![(PiiKind::Passport, "533380006".into())]
+        );
+        assert_eq!(
+            found("Use account number 31926819 for the refund."),
+            vec![(PiiKind::Account, "31926819".into())]
+        );
+        assert!(found("Passport holders queue here; the account was closed in 2019.").is_empty());
     }
 
     #[test]

@@ -272,6 +272,37 @@ fn a_home_address_is_pii_unless_the_source_gives_it() {
 }
 
 #[test]
+fn an_ip_address_or_birth_date_the_source_gives_is_not_pii() {
+    let q = "When was the founder born, and where is the archive's server?";
+    let chunk = format!(
+        "{CHUNK} The museum's founder, Lev Berg, was born on 14 March 1876. Its archive is served from 203.0.113.7."
+    );
+    let v = validator();
+    let s = v.score(&Input {
+        fields: &qa(
+            q,
+            "Berg was born on 14 March 1876; the archive is at 203.0.113.7.",
+        ),
+        chunk: &chunk,
+    });
+    assert!(!codes_of(&s).contains(&codes::PII), "{:?}", s.reasons);
+    let s = v.score(&Input {
+        fields: &qa(
+            q,
+            "Berg was born on 14 March 1876; his grandson logs in from 198.51.100.23.",
+        ),
+        chunk: &chunk,
+    });
+    let r = s
+        .reasons
+        .iter()
+        .find(|r| r.code == codes::PII)
+        .expect("pii");
+    assert!(r.detail.starts_with("IP address "), "{}", r.detail);
+    assert!(!r.detail.contains("198.51"), "masked: {}", r.detail);
+}
+
+#[test]
 fn privacy_flags_pii_in_any_field_masked() {
     let s = score(
         "Who should I email (jane.doe@example.com) about the Aral Sea?",
