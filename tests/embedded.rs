@@ -288,6 +288,15 @@ fn bad_input_exits_2_naming_file_and_field() {
             vec!["bad.yaml", "validate.judge.endpoints[0]", "judge:8000"],
         ),
         (
+            "copied share negative",
+            base(
+                &doc,
+                &seeds,
+                "validate:\n  copying:\n    max_span_share: -0.5\n",
+            ),
+            vec!["bad.yaml", "validate.copying.max_span_share", "-0.5"],
+        ),
+        (
             "near-duplicate scope unknown",
             base(
                 &doc,

@@ -272,11 +272,21 @@ pub struct CopyingSpec {
     /// Longest allowed run of words copied verbatim from the source.
     #[serde(default = "defaults::max_span_words")]
     pub max_span_words: usize,
+    /// A shorter answer is copied too when its longest verbatim run is at least
+    /// `min_share_span_words` long and covers at least this share of its words (1.0:
+    /// only a whole answer copied; above 1.0: off).
+    #[serde(default = "defaults::max_span_share")]
+    pub max_span_share: f64,
+    /// See `max_span_share`: shorter runs are a short fact restated, not copying.
+    #[serde(default = "defaults::min_share_span_words")]
+    pub min_share_span_words: usize,
 }
 impl Default for CopyingSpec {
     fn default() -> Self {
         Self {
             max_span_words: defaults::max_span_words(),
+            max_span_share: defaults::max_span_share(),
+            min_share_span_words: defaults::min_share_span_words(),
         }
     }
 }
@@ -599,6 +609,12 @@ mod defaults {
     }
     pub(super) fn max_span_words() -> usize {
         20
+    }
+    pub(super) fn max_span_share() -> f64 {
+        0.8
+    }
+    pub(super) fn min_share_span_words() -> usize {
+        15
     }
     pub(super) fn yes() -> bool {
         true
@@ -1081,6 +1097,21 @@ impl Job {
         }
         if v.format.min_chars > v.format.max_chars {
             return Err(bad("validate.format", "min_chars exceeds max_chars".into()));
+        }
+        if !(v.copying.max_span_share >= 0.0) {
+            return Err(bad(
+                "validate.copying.max_span_share",
+                format!(
+                    "expected 0 or more (above 1: off), found {}",
+                    v.copying.max_span_share
+                ),
+            ));
+        }
+        if v.copying.min_share_span_words == 0 {
+            return Err(bad(
+                "validate.copying.min_share_span_words",
+                "expected at least 1".into(),
+            ));
         }
 
         // Sources.

@@ -374,6 +374,8 @@ impl Check for Privacy {
 /// The answer does not copy a long verbatim span of the source.
 pub(crate) struct Copying {
     pub(crate) max_span_words: usize,
+    pub(crate) max_span_share: f64,
+    pub(crate) min_share_span_words: usize,
 }
 
 impl Check for Copying {
@@ -394,13 +396,18 @@ impl Check for Copying {
             1.0 - (span as f64 / words.len() as f64).min(1.0)
         };
         out.scores.insert(self.name().into(), score);
-        if span > self.max_span_words {
+        // A long run, or a shorter answer that is mostly one run of the source.
+        let mostly_copied = span >= self.min_share_span_words
+            && span as f64 >= self.max_span_share * words.len() as f64;
+        if span > self.max_span_words || mostly_copied {
             out.reasons.push(Reason::new(
                 codes::COPIED,
                 format!(
-                    "{span} consecutive words of the answer ({} in all) copied verbatim from the source (max_span_words {})",
+                    "{span} consecutive words of the answer ({} in all) copied verbatim from the source (max_span_words {}; or max_span_share {:.2} of an answer when the run has {}+ words)",
                     words.len(),
-                    self.max_span_words
+                    self.max_span_words,
+                    self.max_span_share,
+                    self.min_share_span_words
                 ),
             ));
         }

@@ -220,6 +220,8 @@ impl Validator {
             }),
             Box::new(Copying {
                 max_span_words: spec.copying.max_span_words,
+                max_span_share: spec.copying.max_span_share,
+                min_share_span_words: spec.copying.min_share_span_words,
             }),
         ];
         Validator {

@@ -386,6 +386,30 @@ into several smaller lakes";
 }
 
 #[test]
+fn a_short_answer_that_is_one_copied_sentence_is_copied() {
+    // 15 words, every one a run of the source: under max_span_words, but all copied.
+    let q = "What happened to the fishing industry?";
+    let whole = "The fishing industry collapsed, and the exposed seabed released salt and dust laden with pesticides.";
+    let s = score(q, whole);
+    let r = s
+        .reasons
+        .iter()
+        .find(|r| r.code == codes::COPIED)
+        .unwrap_or_else(|| panic!("copied: {:?}", s.reasons));
+    assert!(r.detail.starts_with("15 consecutive words"), "{}", r.detail);
+    // The same run inside an answer twice its length: a quotation, not a copy.
+    let quoted = "After the rivers were diverted the fishing industry collapsed, and the exposed seabed released salt and dust laden with pesticides that still harm nearby towns today.";
+    assert!(!codes_of(&score(q, quoted)).contains(&codes::COPIED));
+    // A short fact restated in the source's words (11 words) is not copying, nor is a
+    // terse answer made of one phrase of it (14 words).
+    let short = "A dam completed in 2005 has since helped the northern part.";
+    assert!(!codes_of(&score("What helped the north?", short)).contains(&codes::COPIED));
+    let phrase =
+        "Soviet irrigation projects diverted the Amu Darya and Syr Darya rivers to grow cotton.";
+    assert!(!codes_of(&score(GOOD_Q, phrase)).contains(&codes::COPIED));
+}
+
+#[test]
 fn signatures_normalise_case_spacing_and_punctuation() {
     let a = score(GOOD_Q, GOOD_A).signature;
     let b = score(
