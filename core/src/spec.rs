@@ -1098,7 +1098,7 @@ impl Job {
         if v.format.min_chars > v.format.max_chars {
             return Err(bad("validate.format", "min_chars exceeds max_chars".into()));
         }
-        if !(v.copying.max_span_share >= 0.0) {
+        if v.copying.max_span_share.is_nan() || v.copying.max_span_share < 0.0 {
             return Err(bad(
                 "validate.copying.max_span_share",
                 format!(
