@@ -29,14 +29,14 @@ use common::*;
 const DEFECTS: [&str; 5] = ["unfaithful", "off_topic", "near_duplicate", "pii", "copied"];
 
 /// (defect, precision, recall) floors below the 0.9 / 0.8 target: measured on the first
-/// set (unfaithful 0.857 / 0.714), less a record or two. Unfaithful answers that invent a
+/// set (unfaithful 0.833 / 0.714), less a record or two. Unfaithful answers that invent a
 /// cause or contradict the source in paraphrase are fluent and on topic: similarity, word
 /// overlap and the lexical contradiction rules cannot see them; that needs the LLM judge
 /// or an entailment model.
-const FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.83, 0.69)];
+const FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.8, 0.69)];
 
-/// The same for the second set (measured: unfaithful 0.800 / 0.667).
-const HOLDOUT_FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.77, 0.62)];
+/// The same for the second set (measured: unfaithful 0.842 / 0.667).
+const HOLDOUT_FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.81, 0.62)];
 
 /// The same for the third set (measured: unfaithful 0.750 / 0.444; it was 0.381 / 0.296
 /// at its first scoring).

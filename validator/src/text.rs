@@ -269,6 +269,15 @@ pub(crate) fn stem_in_place(w: &mut String) {
     {
         w.truncate(len - 1);
     }
+    // Nouns made from verbs: "eruption" = "erupt", "irrigation" = "irrigated",
+    // "development" = "develop" (short words such as "station" and "comment" stay).
+    let len = w.len();
+    if len > 7 && (w.ends_with("tion") || w.ends_with("sion")) {
+        w.truncate(len - 3);
+        return;
+    } else if len > 7 && w.ends_with("ment") {
+        w.truncate(len - 4);
+    }
     let len = w.len();
     if len > 5 && w.ends_with("ing") {
         w.truncate(len - 3);
@@ -309,6 +318,12 @@ mod tests {
         assert_eq!(stem("classes"), "class");
         assert_eq!(stem("status"), "status");
         assert_ne!(stem("river"), stem("rover"));
+        assert_eq!(stem("eruptions"), stem("erupt"));
+        assert_eq!(stem("irrigation"), stem("irrigated"));
+        assert_eq!(stem("development"), stem("developing"));
+        assert_eq!(stem("station"), "station");
+        assert_ne!(stem("station"), stem("state"));
+        assert_eq!(stem("comment"), "comment");
     }
 
     #[test]
