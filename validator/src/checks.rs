@@ -222,11 +222,22 @@ impl Check for Faithfulness {
                     })
                 })
             };
+            // A length of time the source gives in other units ("a 60-minute cycle" where
+            // it says "an hour") is not invented.
+            // Read only when a number is not otherwise accounted for.
+            let durations = std::cell::OnceCell::new();
+            let converted = |start: usize| {
+                durations
+                    .get_or_init(|| crate::text::durations(text))
+                    .iter()
+                    .any(|&(s, e, k)| s <= start && start < e && rec.chunk.has_duration(k))
+            };
             let mut invented: Vec<&str> = Vec::new();
             for t in rec.clean_tokens(a).filter(|t| t.kind == Kind::Number) {
                 if !rec.chunk.has_number(t.raw)
                     && !worked_out(t.raw)
                     && !always_phrase(text, t.start, t.end)
+                    && !converted(t.start)
                 {
                     let s = &text[t.start..t.end];
                     if !invented.contains(&s) {
@@ -242,6 +253,7 @@ impl Check for Faithfulness {
                     && !rec.chunk.has_number(h)
                     && !worked_out(h)
                     && !always_phrase(text, s, e)
+                    && !converted(s)
                 {
                     let w = &text[s..e];
                     if !invented.contains(&w) {

@@ -117,6 +117,8 @@ pub struct PreparedChunk {
     /// The street addresses, IP addresses and dates of birth the chunk gives
     /// ([`pii::Detectors::public`]): public, not personal.
     public_pii: Vec<String>,
+    /// Sorted, unique lengths of time the chunk gives ([`text::durations`]).
+    durations: Vec<u64>,
 }
 
 impl PreparedChunk {
@@ -126,6 +128,11 @@ impl PreparedChunk {
 
     fn has_number(&self, n: u64) -> bool {
         self.numbers.binary_search(&n).is_ok()
+    }
+
+    /// True when the chunk gives this length of time, in any unit ([`text::durations`]).
+    fn has_duration(&self, key: u64) -> bool {
+        self.durations.binary_search(&key).is_ok()
     }
 
     /// Length of the longest run of `words` that occurs verbatim in the chunk.
@@ -269,6 +276,12 @@ impl Validator {
         index.sort_unstable();
         PreparedChunk {
             public_pii: self.pii.public(chunk),
+            durations: {
+                let mut d: Vec<u64> = text::durations(chunk).into_iter().map(|d| d.2).collect();
+                d.sort_unstable();
+                d.dedup();
+                d
+            },
             stems,
             numbers,
             seq,

@@ -410,6 +410,30 @@ fn a_short_answer_that_is_one_copied_sentence_is_copied() {
 }
 
 #[test]
+fn a_length_of_time_in_other_units_is_not_invented() {
+    let chunk = "A route whose full cycle takes an hour can be run hourly with one bus. \
+Crews must rest for half an hour after four hours at the wheel.";
+    let v = validator();
+    let codes = |a: &str| -> Vec<String> {
+        let s = v.score(&Input {
+            fields: &qa("How many buses does an hourly route need?", a),
+            chunk,
+        });
+        s.reasons.into_iter().map(|r| r.code).collect()
+    };
+    let good = codes("One, if its cycle is 60 minutes; crews then rest for 30 minutes.");
+    assert!(
+        !good.iter().any(|c| c == codes::INVENTED_NUMBER),
+        "{good:?}"
+    );
+    let wrong = codes("One, if its cycle is 90 minutes.");
+    assert!(
+        wrong.iter().any(|c| c == codes::INVENTED_NUMBER),
+        "{wrong:?}"
+    );
+}
+
+#[test]
 fn signatures_normalise_case_spacing_and_punctuation() {
     let a = score(GOOD_Q, GOOD_A).signature;
     let b = score(

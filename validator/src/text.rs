@@ -310,6 +310,26 @@ mod tests {
     }
 
     #[test]
+    fn durations_are_compared_across_units() {
+        let keys = |t: &str| durations(t).into_iter().map(|d| d.2).collect::<Vec<_>>();
+        assert_eq!(keys("a 60-minute cycle"), keys("takes an hour"));
+        assert_eq!(keys("30 minutes"), keys("half an hour"));
+        assert_eq!(keys("two weeks"), keys("a fortnight"));
+        assert_eq!(keys("18 months"), keys("1.5 years"));
+        assert_eq!(keys("ten years"), keys("a decade"));
+        assert_ne!(keys("90 minutes"), keys("an hour"));
+        // Months are not converted into days.
+        assert_ne!(keys("30 days"), keys("a month"));
+        let d = durations("Within Half an hour, then 3 days.");
+        assert_eq!(d.len(), 2);
+        assert_eq!(
+            &"Within Half an hour, then 3 days."[d[0].0..d[0].1],
+            "Half an hour"
+        );
+        assert!(durations("a many-year wait, an hourly bus").is_empty());
+    }
+
+    #[test]
     fn stemming_merges_inflections() {
         assert_eq!(stem("studies"), stem("study"));
         assert_eq!(stem("studied"), stem("study"));
@@ -390,6 +410,70 @@ mod tests {
         assert_eq!(words[5].1, fnv1a("café".as_bytes()));
         assert_eq!(t.len(), 6);
     }
+}
+
+/// Lengths of time ("60-minute", "an hour", "half an hour", "two weeks", "a
+/// fortnight", "18 months", "a decade"), each as (byte start, byte end, key): equal keys
+/// are the same length in other units. Days and shorter are counted in seconds, months
+/// and longer in months; the two are not converted into each other.
+pub(crate) fn durations(text: &str) -> Vec<(usize, usize, u64)> {
+    use std::sync::LazyLock;
+    static RE: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(concat!(
+            r"\b(half an?|an?|\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eight|nine|ten",
+            r"|eleven|twelve|fifteen|twenty|thirty|forty|fifty|sixty|ninety)[ -]",
+            r"(second|minute|hour|day|week|fortnight|month|year|decade|century|centuries)s?\b",
+        ))
+        .expect("built-in duration regex compiles")
+    });
+    let lower = text.to_ascii_lowercase();
+    let mut out = Vec::new();
+    for c in RE.captures_iter(&lower) {
+        let (amount, unit) = (&c[1], &c[2]);
+        let n: f64 = match amount {
+            "a" | "an" | "one" => 1.0,
+            "half a" | "half an" => 0.5,
+            "two" => 2.0,
+            "three" => 3.0,
+            "four" => 4.0,
+            "five" => 5.0,
+            "six" => 6.0,
+            "seven" => 7.0,
+            "eight" => 8.0,
+            "nine" => 9.0,
+            "ten" => 10.0,
+            "eleven" => 11.0,
+            "twelve" => 12.0,
+            "fifteen" => 15.0,
+            "twenty" => 20.0,
+            "thirty" => 30.0,
+            "forty" => 40.0,
+            "fifty" => 50.0,
+            "sixty" => 60.0,
+            "ninety" => 90.0,
+            d => match d.parse() {
+                Ok(x) => x,
+                Err(_) => continue,
+            },
+        };
+        let (family, per) = match unit {
+            "second" => ('s', 1.0),
+            "minute" => ('s', 60.0),
+            "hour" => ('s', 3_600.0),
+            "day" => ('s', 86_400.0),
+            "week" => ('s', 604_800.0),
+            "fortnight" => ('s', 1_209_600.0),
+            "month" => ('m', 1.0),
+            "year" => ('m', 12.0),
+            "decade" => ('m', 120.0),
+            _ => ('m', 1_200.0),
+        };
+        let value = (n * per * 1_000.0).round() as u64;
+        let key = hash_number(format!("{family}{value}").as_bytes());
+        let m = c.get(0).expect("group 0");
+        out.push((m.start(), m.end(), key));
+    }
+    out
 }
 
 /// Numbers written in words ("twenty-one", "a hundred and ten", "two thousand", "forty
