@@ -98,7 +98,16 @@ fn score_eval(set: &str, out: &Path) -> BTreeMap<String, (String, String)> {
     }
     for r in lines(&out.join("rejected.jsonl")) {
         let id = r["id"].as_str().unwrap().to_string();
-        let p = predicted(r["reasons"].as_array().unwrap());
+        let reasons = r["reasons"].as_array().unwrap();
+        let p = predicted(reasons);
+        // The first reason alone names the same defect as all of them: the most
+        // specific diagnosis is written first.
+        assert_eq!(
+            predicted(&reasons[..1]),
+            p,
+            "{id}: first reason {:?} of {reasons:?}",
+            reasons[0]["code"]
+        );
         got.insert(id.clone(), (labels[&id].clone(), p.to_string()));
     }
     assert_eq!(

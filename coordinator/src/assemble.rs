@@ -404,6 +404,8 @@ impl Assembler {
             }),
         );
         if let Some(r) = reasons {
+            let mut r = r.clone();
+            seedstream_core::record::order_reasons(&mut r);
             m.insert("reasons".into(), json!(r));
         }
         Value::Object(m)

@@ -293,6 +293,7 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
                 for r in &reasons {
                     *by_reason.entry(r.code.clone()).or_default() += 1;
                 }
+                seedstream_core::record::order_reasons(&mut reasons);
                 rec.insert("reasons".into(), json!(reasons));
             }
             line_buf.clear();

@@ -21,6 +21,17 @@ impl Reason {
     }
 }
 
+/// Put a rejected record's reasons in the order they are written: the most specific
+/// diagnosis first (personal data, copying, duplication, off-topic, then the kinds of
+/// unfaithfulness, then format), so the first reason names what is wrong with the record
+/// even when the lexical checks also found its words missing from the source. Stable:
+/// reasons of one code keep the order they were found in.
+pub fn order_reasons(reasons: &mut [Reason]) {
+    reasons.sort_by_key(|r| codes::rank(&r.code));
+}
+
+/// The reason codes, in one place.
+
 /// The reason codes, in one place.
 pub mod codes {
     /// A task field is missing, empty, not a string, too short or too long.
@@ -52,4 +63,56 @@ pub mod codes {
     pub const PROMPT: &str = "prompt_error";
     /// Valid, but the job already had its target of records earlier in canonical order.
     pub const OVER_TARGET: &str = "over_target";
+
+    /// Where `code` goes in a record's reasons ([`super::order_reasons`]): lower first.
+    pub fn rank(code: &str) -> u8 {
+        match code {
+            ENDPOINT_FAILED | UNPARSEABLE | PROMPT => 0,
+            PII => 1,
+            COPIED => 2,
+            DUPLICATE => 3,
+            NEAR_DUPLICATE => 4,
+            OFF_TOPIC => 5,
+            CONTRADICTION => 6,
+            INVENTED_NUMBER => 7,
+            UNFAITHFUL => 8,
+            FORMAT => 9,
+            JUDGE_FAILED => 10,
+            OVER_TARGET => 12,
+            _ => 11,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_most_specific_reason_comes_first() {
+        let mut r = vec![
+            Reason::new(codes::FORMAT, "no question mark"),
+            Reason::new(codes::UNFAITHFUL, "lexical"),
+            Reason::new(codes::OFF_TOPIC, "topic"),
+            Reason::new(codes::UNFAITHFUL, "grounding"),
+            Reason::new(codes::PII, "email"),
+            Reason::new(codes::NEAR_DUPLICATE, "of r1"),
+        ];
+        order_reasons(&mut r);
+        let got: Vec<(&str, &str)> = r
+            .iter()
+            .map(|r| (r.code.as_str(), r.detail.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (codes::PII, "email"),
+                (codes::NEAR_DUPLICATE, "of r1"),
+                (codes::OFF_TOPIC, "topic"),
+                (codes::UNFAITHFUL, "lexical"),
+                (codes::UNFAITHFUL, "grounding"),
+                (codes::FORMAT, "no question mark"),
+            ]
+        );
+    }
 }
