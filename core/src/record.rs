@@ -31,8 +31,6 @@ pub fn order_reasons(reasons: &mut [Reason]) {
 }
 
 /// The reason codes, in one place.
-
-/// The reason codes, in one place.
 pub mod codes {
     /// A task field is missing, empty, not a string, too short or too long.
     pub const FORMAT: &str = "format";
