@@ -223,8 +223,8 @@ impl Check for Faithfulness {
                 })
             };
             // A length of time the source gives in other units ("a 60-minute cycle" where
-            // it says "an hour") is not invented.
-            // Read only when a number is not otherwise accounted for.
+            // it says "an hour") is not invented. The answer's lengths of time are read
+            // only when a number is not otherwise accounted for.
             let durations = std::cell::OnceCell::new();
             let converted = |start: usize| {
                 durations
