@@ -586,6 +586,8 @@ async fn score(args: ScoreArgs) -> ExitCode {
         Ok(j) => j,
         Err(code) => return code,
     };
+    let lexical_only = job.spec.validate.semantic.backend == seedstream_core::spec::EmbedBackend::None
+        && job.spec.validate.judge.is_off();
     match seedstream_coordinator::score::run(job, &args.input, &args.out, &embed_env()).await {
         Ok(o) => {
             let c = &o.manifest["counts"];
@@ -594,6 +596,11 @@ async fn score(args: ScoreArgs) -> ExitCode {
                 c["records"], c["accepted"], c["rejected"]
             );
             print_rejections(c);
+            if lexical_only {
+                eprintln!(
+                    "note: lexical checks only (validate.semantic.backend: none, no judge): reworded near-duplicates and reworded off-topic or unfaithful answers are found by word overlap alone; set validate.semantic.backend: local (MiniLM on the CPU) or an embeddings endpoint to find them"
+                );
+            }
             eprintln!(
                 "wrote {}/samples.jsonl, rejected.jsonl, manifest.json",
                 o.out_dir.display()
