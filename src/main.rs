@@ -586,7 +586,8 @@ async fn score(args: ScoreArgs) -> ExitCode {
         Ok(j) => j,
         Err(code) => return code,
     };
-    let lexical_only = job.spec.validate.semantic.backend == seedstream_core::spec::EmbedBackend::None
+    let lexical_only = job.spec.validate.semantic.backend
+        == seedstream_core::spec::EmbedBackend::None
         && job.spec.validate.judge.is_off();
     match seedstream_coordinator::score::run(job, &args.input, &args.out, &embed_env()).await {
         Ok(o) => {
