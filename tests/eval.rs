@@ -42,6 +42,12 @@ const HOLDOUT_FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.81, 0.62)];
 /// at its first scoring).
 const BLIND_FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.71, 0.4)];
 
+/// The same for the fourth set, written blind like the third (measured: unfaithful
+/// 0.462 / 0.500, off_topic 0.833 / 1.000; at its first scoring, e232353, unfaithful was
+/// 0.300 / 0.500 and 21 of its 36 good records were accepted, most of the others
+/// rejected for numbers they worked out).
+const FRESH_FLOORS: [(&str, f64, f64); 2] = [("unfaithful", 0.42, 0.45), ("off_topic", 0.8, 0.9)];
+
 fn predicted(reasons: &[serde_json::Value]) -> &'static str {
     let codes: Vec<&str> = reasons.iter().filter_map(|r| r["code"].as_str()).collect();
     let has = |c: &[&str]| codes.iter().any(|x| c.contains(x));
@@ -131,6 +137,11 @@ fn validators_precision_and_recall_on_the_holdout_set() {
 #[test]
 fn validators_precision_and_recall_on_the_blind_set() {
     precision_and_recall("blind", &BLIND_FLOORS);
+}
+
+#[test]
+fn validators_precision_and_recall_on_the_fresh_set() {
+    precision_and_recall("fresh", &FRESH_FLOORS);
 }
 
 fn precision_and_recall(set: &str, floors: &[(&str, f64, f64)]) {

@@ -207,20 +207,14 @@ impl Check for Faithfulness {
             ));
         }
         if self.check_numbers {
-            // A number the answer works out from two of the source's that it also
-            // quotes ("three years after: 1798 and 1801") is not invented.
-            let quoted: Vec<u64> = rec
-                .clean_tokens(a)
-                .filter(|t| t.kind == Kind::Number && rec.chunk.has_number(t.raw))
-                .filter_map(|t| text[t.start..t.end].replace(',', "").parse::<u64>().ok())
-                .collect();
-            let worked_out = |h: u64| {
-                quoted.iter().enumerate().any(|(i, &x)| {
-                    quoted[i + 1..].iter().any(|&y| {
-                        let hash = |v: u64| crate::text::hash_number(v.to_string().as_bytes());
-                        x != y && (hash(x.abs_diff(y)) == h || hash(x + y) == h)
-                    })
-                })
+            // A number the answer works out from two that it quotes from the source, or
+            // that its question gives ("three years after: 1798 and 1801"; "about 29
+            // percent, from 164 to 212, an increase of 48"; "6 MW, from four turbines of
+            // 1.5 MW") is not invented. Read only when a number is not in the source.
+            let operands = std::cell::OnceCell::new();
+            let worked_out = |written: &str| {
+                let ops = operands.get_or_init(|| worked_operands(rec, a, text));
+                worked_from(ops, written)
             };
             // A length of time the source gives in other units ("a 60-minute cycle" where
             // it says "an hour") is not invented. The answer's lengths of time are read
@@ -235,8 +229,8 @@ impl Check for Faithfulness {
             let mut invented: Vec<&str> = Vec::new();
             for t in rec.clean_tokens(a).filter(|t| t.kind == Kind::Number) {
                 if !rec.chunk.has_number(t.raw)
-                    && !worked_out(t.raw)
                     && !always_phrase(text, t.start, t.end)
+                    && !worked_out(&text[t.start..t.end])
                     && !converted(t.start)
                 {
                     let s = &text[t.start..t.end];
@@ -251,8 +245,8 @@ impl Check for Faithfulness {
                 let in_pii = pii.iter().any(|m| s < m.end && e > m.start);
                 if !in_pii
                     && !rec.chunk.has_number(h)
-                    && !worked_out(h)
                     && !always_phrase(text, s, e)
+                    && !worked_out(&text[s..e])
                     && !converted(s)
                 {
                     let w = &text[s..e];
@@ -282,6 +276,98 @@ impl Check for Faithfulness {
             }
         }
     }
+}
+
+/// The numbers an answer may work from: those of answer field `a` (in digits or words)
+/// that the source also gives, and every number of the question.
+fn worked_operands(rec: &Record<'_>, a: usize, text: &str) -> Vec<f64> {
+    let value = |s: &str| crate::text::normalize_number(s).parse::<f64>().ok();
+    let mut ops: Vec<f64> = rec
+        .clean_tokens(a)
+        .filter(|t| t.kind == Kind::Number && rec.chunk.has_number(t.raw))
+        .filter_map(|t| value(&text[t.start..t.end]))
+        .collect();
+    ops.extend(
+        crate::text::word_number_values(text, 1)
+            .into_iter()
+            .map(|(_, _, v)| v)
+            .filter(|v| {
+                // The source's numbers are hashed as written in digits ("12", "1.5").
+                rec.chunk
+                    .has_number(crate::text::hash_number(format!("{v}").as_bytes()))
+            }),
+    );
+    if let Some(q) = rec.question.filter(|&q| q != a) {
+        if let Some(qt) = rec.text(q) {
+            ops.extend(
+                rec.clean_tokens(q)
+                    .filter(|t| t.kind == Kind::Number)
+                    .filter_map(|t| value(&qt[t.start..t.end])),
+            );
+            ops.extend(
+                crate::text::word_number_values(qt, 1)
+                    .into_iter()
+                    .map(|(_, _, v)| v),
+            );
+        }
+    }
+    // One step further: a number the answer works out ("an increase of 48") may be
+    // worked from again ("about 29 percent").
+    let worked: Vec<f64> = rec
+        .clean_tokens(a)
+        .filter(|t| t.kind == Kind::Number && !rec.chunk.has_number(t.raw))
+        .filter(|t| worked_from(&ops, &text[t.start..t.end]))
+        .filter_map(|t| value(&text[t.start..t.end]))
+        .collect();
+    ops.extend(worked);
+    // 0 and 1 work out nothing: x + 1 would excuse every off-by-one.
+    ops.retain(|&v| v != 0.0 && v != 1.0);
+    ops
+}
+
+/// Whether `written` (a number as the answer writes it, in digits or words) is one step of
+/// arithmetic from two of `ops` (sum, difference, product, quotient, a percentage of one
+/// or the other's share in percent), to the precision it is written with: "3.7" within
+/// 0.05, "29" within 0.5, "2,100" within 50.
+fn worked_from(ops: &[f64], written: &str) -> bool {
+    if ops.len() < 2 {
+        return false;
+    }
+    let Some(v) = written_value(written) else {
+        return false;
+    };
+    let digits = crate::text::normalize_number(written);
+    let tolerance = match digits.split_once('.') {
+        Some((_, f)) => 0.5 * 10f64.powi(-(f.len() as i32)),
+        None if v >= 1_000.0 => {
+            let zeros = digits.bytes().rev().take_while(|&b| b == b'0').count();
+            0.5 * 10f64.powi(zeros as i32)
+        }
+        None => 0.5,
+    };
+    let near = |r: f64| r.is_finite() && (r - v).abs() < tolerance + 1e-9;
+    ops.iter().enumerate().any(|(i, &x)| {
+        ops[i + 1..].iter().any(|&y| {
+            near(x + y)
+                || near((x - y).abs())
+                || near(x * y)
+                || (y != 0.0 && (near(x / y) || near(x / y * 100.0)))
+                || (x != 0.0 && (near(y / x) || near(y / x * 100.0)))
+                || near(x * y / 100.0)
+        })
+    })
+}
+
+/// The value of a number as written in digits ("2,100", "3.7", "12%") or words ("twelve").
+fn written_value(written: &str) -> Option<f64> {
+    crate::text::normalize_number(written)
+        .parse()
+        .ok()
+        .or_else(|| {
+            crate::text::word_number_values(written, 0)
+                .first()
+                .map(|w| w.2)
+        })
 }
 
 /// Whether the number at `start..end` of `text` is part of a phrase that means "always"

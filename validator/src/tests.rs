@@ -434,6 +434,56 @@ Crews must rest for half an hour after four hours at the wheel.";
 }
 
 #[test]
+fn a_number_worked_out_from_the_sources_is_not_invented() {
+    let chunk = "New adult memberships rose from 164 to 212 during the trial. The first phase \
+has four turbines of 1.5 MW each. Some 142 households are served by 38 volunteers. The old \
+mill was rebuilt in 1998.";
+    let v = validator();
+    let invented = |q: &str, a: &str| -> bool {
+        v.score(&Input {
+            fields: &qa(q, a),
+            chunk,
+        })
+        .reasons
+        .iter()
+        .any(|r| r.code == codes::INVENTED_NUMBER)
+    };
+    let q = "How did memberships change?";
+    // A share worked from a difference worked from the source's two numbers.
+    assert!(!invented(
+        q,
+        "By about 29 percent, from 164 to 212, an increase of 48."
+    ));
+    assert!(invented(
+        q,
+        "By about 35 percent, from 164 to 212, an increase of 48."
+    ));
+    // A product with a number in words, a quotient to the precision written.
+    assert!(!invented(
+        "What is the first phase's capacity?",
+        "6 MW, from four turbines of 1.5 MW each."
+    ));
+    assert!(!invented(
+        "How many households does each volunteer serve?",
+        "Roughly 3.7 (142 households among 38 volunteers)."
+    ));
+    assert!(invented(
+        "How many households does each volunteer serve?",
+        "Roughly 4.2 (142 households among 38 volunteers)."
+    ));
+    // The question's numbers may be worked from too.
+    assert!(!invented(
+        "What would 38 volunteers each serving 4 households cover?",
+        "152 households."
+    ));
+    // 1 works out nothing: a year off by one is still invented.
+    assert!(invented(
+        "When was the mill rebuilt?",
+        "In 1999, one year after the flood."
+    ));
+}
+
+#[test]
 fn signatures_normalise_case_spacing_and_punctuation() {
     let a = score(GOOD_Q, GOOD_A).signature;
     let b = score(

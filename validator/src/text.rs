@@ -230,8 +230,7 @@ pub(crate) fn hash_number(s: &[u8]) -> u64 {
     h
 }
 
-/// The normalised text of a number (for tests and details): `1,234.50%` → `1234.5`.
-#[cfg(test)]
+/// The normalised text of a number: `1,234.50%` → `1234.5`.
 pub(crate) fn normalize_number(s: &str) -> String {
     let s = s.trim_end_matches('%').replace(',', "");
     let (int, frac) = s.split_once('.').unwrap_or((&s, ""));
@@ -481,6 +480,22 @@ pub(crate) fn durations(text: &str) -> Vec<(usize, usize, u64)> {
 /// Values below `min` are left out (in an answer, "one" and "two" are mostly not
 /// quantities; in a source, "six in the morning" is the 6 of "6 a.m.").
 pub(crate) fn word_numbers(text: &str, min: u64) -> Vec<(usize, usize, u64)> {
+    word_number_digits(text, min)
+        .into_iter()
+        .map(|(s, e, d)| (s, e, hash_number(d.as_bytes())))
+        .collect()
+}
+
+/// [`word_numbers`] with each value (byte start, byte end, value).
+pub(crate) fn word_number_values(text: &str, min: u64) -> Vec<(usize, usize, f64)> {
+    word_number_digits(text, min)
+        .into_iter()
+        .filter_map(|(s, e, d)| Some((s, e, d.parse().ok()?)))
+        .collect()
+}
+
+/// [`word_numbers`] with each value written in digits ("1.5").
+fn word_number_digits(text: &str, min: u64) -> Vec<(usize, usize, String)> {
     fn unit(w: &str) -> Option<u64> {
         Some(match w {
             "zero" => 0,
@@ -615,7 +630,7 @@ pub(crate) fn word_numbers(text: &str, min: u64) -> Vec<(usize, usize, u64)> {
             j += 3;
         }
         if any && value >= min {
-            out.push((words[i].0, end, hash_number(digits.as_bytes())));
+            out.push((words[i].0, end, digits));
         }
         i = j.max(i + 1);
     }
