@@ -211,9 +211,11 @@ impl Check for Faithfulness {
             // that its question gives ("three years after: 1798 and 1801"; "about 29
             // percent, from 164 to 212, an increase of 48"; "6 MW, from four turbines of
             // 1.5 MW") is not invented. Read only when a number is not in the source.
+            // The answer's numbers in words, read once for both uses.
+            let words = crate::text::word_number_values(text, 2);
             let operands = std::cell::OnceCell::new();
             let worked_out = |written: &str| {
-                let ops = operands.get_or_init(|| worked_operands(rec, a, text));
+                let ops = operands.get_or_init(|| worked_operands(rec, a, text, &words));
                 worked_from(ops, written)
             };
             // A length of time the source gives in other units ("a 60-minute cycle" where
@@ -241,7 +243,10 @@ impl Check for Faithfulness {
             }
             // Numbers written in words, against the source's numbers in digits or words.
             let pii = &rec.pii[a];
-            for (s, e, h) in crate::text::word_numbers(text, ANSWER_WORD_NUMBERS_FROM) {
+            for &(s, e, h, _) in words
+                .iter()
+                .filter(|w| w.3 >= ANSWER_WORD_NUMBERS_FROM as f64)
+            {
                 let in_pii = pii.iter().any(|m| s < m.end && e > m.start);
                 if !in_pii
                     && !rec.chunk.has_number(h)
@@ -280,7 +285,12 @@ impl Check for Faithfulness {
 
 /// The numbers an answer may work from: those of answer field `a` (in digits or words)
 /// that the source also gives, and every number of the question.
-fn worked_operands(rec: &Record<'_>, a: usize, text: &str) -> Vec<f64> {
+fn worked_operands(
+    rec: &Record<'_>,
+    a: usize,
+    text: &str,
+    words: &[(usize, usize, u64, f64)],
+) -> Vec<f64> {
     let value = |s: &str| crate::text::normalize_number(s).parse::<f64>().ok();
     let mut ops: Vec<f64> = rec
         .clean_tokens(a)
@@ -288,14 +298,10 @@ fn worked_operands(rec: &Record<'_>, a: usize, text: &str) -> Vec<f64> {
         .filter_map(|t| value(&text[t.start..t.end]))
         .collect();
     ops.extend(
-        crate::text::word_number_values(text, 1)
-            .into_iter()
-            .map(|(_, _, v)| v)
-            .filter(|v| {
-                // The source's numbers are hashed as written in digits ("12", "1.5").
-                rec.chunk
-                    .has_number(crate::text::hash_number(format!("{v}").as_bytes()))
-            }),
+        words
+            .iter()
+            .filter(|w| rec.chunk.has_number(w.2))
+            .map(|w| w.3),
     );
     if let Some(q) = rec.question.filter(|&q| q != a) {
         if let Some(qt) = rec.text(q) {
@@ -305,9 +311,9 @@ fn worked_operands(rec: &Record<'_>, a: usize, text: &str) -> Vec<f64> {
                     .filter_map(|t| value(&qt[t.start..t.end])),
             );
             ops.extend(
-                crate::text::word_number_values(qt, 1)
+                crate::text::word_number_values(qt, 2)
                     .into_iter()
-                    .map(|(_, _, v)| v),
+                    .map(|w| w.3),
             );
         }
     }
@@ -366,7 +372,7 @@ fn written_value(written: &str) -> Option<f64> {
         .or_else(|| {
             crate::text::word_number_values(written, 0)
                 .first()
-                .map(|w| w.2)
+                .map(|w| w.3)
         })
 }
 

@@ -486,11 +486,11 @@ pub(crate) fn word_numbers(text: &str, min: u64) -> Vec<(usize, usize, u64)> {
         .collect()
 }
 
-/// [`word_numbers`] with each value (byte start, byte end, value).
-pub(crate) fn word_number_values(text: &str, min: u64) -> Vec<(usize, usize, f64)> {
+/// [`word_numbers`] with each value (byte start, byte end, hash, value).
+pub(crate) fn word_number_values(text: &str, min: u64) -> Vec<(usize, usize, u64, f64)> {
     word_number_digits(text, min)
         .into_iter()
-        .filter_map(|(s, e, d)| Some((s, e, d.parse().ok()?)))
+        .filter_map(|(s, e, d)| Some((s, e, hash_number(d.as_bytes()), d.parse().ok()?)))
         .collect()
 }
 
