@@ -43,7 +43,7 @@ const HOLDOUT_FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.81, 0.62)];
 const BLIND_FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.71, 0.4)];
 
 /// The same for the fourth set, written blind like the third (measured: unfaithful
-/// 0.462 / 0.500, off_topic 0.833 / 1.000; at its first scoring, e232353, unfaithful was
+/// 0.500 / 0.500, off_topic 0.833 / 1.000; at its first scoring, e232353, unfaithful was
 /// 0.300 / 0.500 and 21 of its 36 good records were accepted, most of the others
 /// rejected for numbers they worked out).
 const FRESH_FLOORS: [(&str, f64, f64); 2] = [("unfaithful", 0.42, 0.45), ("off_topic", 0.8, 0.9)];

@@ -311,6 +311,10 @@ fn unit_after(ts: &[Tok], end: usize) -> (Option<&'static str>, Option<&'static 
     let mut u = None;
     let mut from = end;
     for (k, t) in ts.iter().enumerate().skip(end).take(3) {
+        // "12 a year": what follows "a" is the period, and the number has no unit.
+        if matches!(t.lower.as_str(), "a" | "an" | "per" | "each" | "every" | "/") {
+            break;
+        }
         if let Some(x) = unit(&t.lower) {
             u = Some(x);
             from = k + 1;
@@ -796,6 +800,11 @@ mod tests {
         assert_eq!(find("From 10am until 2am.", rota), None);
         let s = Source::new("For nearly two centuries, and for three decades after 1900.");
         assert_eq!(s.years_in_periods(), vec![200, 30]);
+        // "a year" is a period, not the number's unit: "£12 a year" is "twelve pounds a
+        // year", but not "twelve pounds a month".
+        let card = "Visitors may buy a visitor card for twelve pounds a year.";
+        assert_eq!(find("£12 a year.", card), None);
+        assert!(find("£12 a month.", card).is_some());
     }
 
     #[test]
