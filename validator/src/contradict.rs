@@ -312,7 +312,10 @@ fn unit_after(ts: &[Tok], end: usize) -> (Option<&'static str>, Option<&'static 
     let mut from = end;
     for (k, t) in ts.iter().enumerate().skip(end).take(3) {
         // "12 a year": what follows "a" is the period, and the number has no unit.
-        if matches!(t.lower.as_str(), "a" | "an" | "per" | "each" | "every" | "/") {
+        if matches!(
+            t.lower.as_str(),
+            "a" | "an" | "per" | "each" | "every" | "/"
+        ) {
             break;
         }
         if let Some(x) = unit(&t.lower) {
