@@ -339,10 +339,14 @@ fn worked_from(ops: &[f64], written: &str) -> bool {
     if ops.len() < 2 {
         return false;
     }
-    let Some(v) = written_value(written) else {
+    let digits = crate::text::normalize_number(written);
+    let Some(v) = digits.parse::<f64>().ok().or_else(|| {
+        crate::text::word_number_values(written, 0)
+            .first()
+            .map(|w| w.3)
+    }) else {
         return false;
     };
-    let digits = crate::text::normalize_number(written);
     let tolerance = match digits.split_once('.') {
         Some((_, f)) => 0.5 * 10f64.powi(-(f.len() as i32)),
         None if v >= 1_000.0 => {
@@ -362,18 +366,6 @@ fn worked_from(ops: &[f64], written: &str) -> bool {
                 || near(x * y / 100.0)
         })
     })
-}
-
-/// The value of a number as written in digits ("2,100", "3.7", "12%") or words ("twelve").
-fn written_value(written: &str) -> Option<f64> {
-    crate::text::normalize_number(written)
-        .parse()
-        .ok()
-        .or_else(|| {
-            crate::text::word_number_values(written, 0)
-                .first()
-                .map(|w| w.3)
-        })
 }
 
 /// Whether the number at `start..end` of `text` is part of a phrase that means "always"

@@ -471,6 +471,15 @@ fn mask_digits(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Each match's kind and the text it covers.
+    fn found(t: &str) -> Vec<(PiiKind, String)> {
+        Detectors::new()
+            .find(t)
+            .into_iter()
+            .map(|m| (m.kind, t[m.start..m.end].to_string()))
+            .collect()
+    }
+
     fn kinds(text: &str) -> Vec<PiiKind> {
         Detectors::new()
             .find(text)
@@ -564,13 +573,6 @@ mod tests {
 
     #[test]
     fn finds_street_addresses() {
-        let found = |t: &str| {
-            Detectors::new()
-                .find(t)
-                .into_iter()
-                .map(|m| (m.kind, t[m.start..m.end].to_string()))
-                .collect::<Vec<_>>()
-        };
         assert_eq!(
             found("Write to Tom at his home, 14 Orchard Lane, Wexcombe WX3 7PL, today."),
             vec![(PiiKind::Address, "14 Orchard Lane, Wexcombe WX3 7PL".into())]
@@ -595,13 +597,6 @@ mod tests {
 
     #[test]
     fn finds_ibans_ip_addresses_birth_dates_passports_and_accounts() {
-        let found = |t: &str| {
-            Detectors::new()
-                .find(t)
-                .into_iter()
-                .map(|m| (m.kind, t[m.start..m.end].to_string()))
-                .collect::<Vec<_>>()
-        };
         // The IBAN examples of the ECBS registry: valid checksums, grouped or not.
         assert_eq!(
             found("Pay into GB82 WEST 1234 5698 7654 32 by Friday."),
