@@ -297,6 +297,15 @@ fn bad_input_exits_2_naming_file_and_field() {
             vec!["bad.yaml", "validate.copying.max_span_share", "-0.5"],
         ),
         (
+            "same numbers of one",
+            base(
+                &doc,
+                &seeds,
+                "validate:\n  diversity:\n    same_numbers_min: 1\n",
+            ),
+            vec!["bad.yaml", "validate.diversity.same_numbers_min", "at least 2"],
+        ),
+        (
             "near-duplicate scope unknown",
             base(
                 &doc,

@@ -1,4 +1,4 @@
-//! The validators against three labeled sets, each scored with `seedstream score` with the
+//! The validators against five labeled sets, each scored with `seedstream score` with the
 //! semantic checks on (all-MiniLM-L6-v2, in process):
 //!
 //! - `tests/data/eval/`: 346 records over six source documents, written with the
@@ -7,7 +7,9 @@
 //!   someone who had not seen the validators or the first set;
 //! - `tests/data/blind/`: 166 records over three more documents, written the same way
 //!   after the holdout set had been used to fix the rules, so its first scoring measured
-//!   how they carry over to text they were not written with.
+//!   how they carry over to text they were not written with;
+//! - `tests/data/fresh/` (82 records, two documents) and `tests/data/blind2/` (113
+//!   records, three documents): written blind the same way, later.
 //!
 //! The target is precision ≥ 0.9 and recall ≥ 0.8 for every defect. Defects that meet it
 //! are held to it; those that do not yet (see [`FLOORS`]) are held to what they reach
@@ -15,8 +17,8 @@
 //! the README.
 //!
 //! A rejected record's predicted defect is its most specific reason, in this order: pii,
-//! copied, near_duplicate (or duplicate), off_topic, unfaithful (or invented_number, or
-//! contradiction).
+//! copied, duplicate (counted as near_duplicate), off_topic, contradiction or
+//! invented_number (counted as unfaithful), near_duplicate, unfaithful.
 
 mod common;
 
@@ -35,18 +37,23 @@ const DEFECTS: [&str; 5] = ["unfaithful", "off_topic", "near_duplicate", "pii", 
 /// or an entailment model.
 const FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.8, 0.69)];
 
-/// The same for the second set (measured: unfaithful 0.842 / 0.667).
-const HOLDOUT_FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.81, 0.62)];
+/// The same for the second set (measured: unfaithful 0.850 / 0.708).
+const HOLDOUT_FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.81, 0.66)];
 
 /// The same for the third set (measured: unfaithful 0.750 / 0.444; it was 0.381 / 0.296
 /// at its first scoring).
 const BLIND_FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.71, 0.4)];
 
 /// The same for the fourth set, written blind like the third (measured: unfaithful
-/// 0.500 / 0.500, off_topic 0.833 / 1.000; at its first scoring, e232353, unfaithful was
+/// 0.571 / 0.667, off_topic 0.833 / 1.000; at its first scoring, e232353, unfaithful was
 /// 0.300 / 0.500 and 21 of its 36 good records were accepted, most of the others
 /// rejected for numbers they worked out).
-const FRESH_FLOORS: [(&str, f64, f64); 2] = [("unfaithful", 0.42, 0.45), ("off_topic", 0.8, 0.9)];
+const FRESH_FLOORS: [(&str, f64, f64); 2] = [("unfaithful", 0.53, 0.6), ("off_topic", 0.8, 0.9)];
+
+/// The same for the fifth set, written blind like the third and fourth (measured:
+/// unfaithful 0.500 / 0.529; its first scoring, before any rule had seen it, was
+/// unfaithful 0.471 / 0.471, off_topic 1.000 / 0.833, near_duplicate 0.889 / 0.800).
+const BLIND2_FLOORS: [(&str, f64, f64); 1] = [("unfaithful", 0.45, 0.47)];
 
 fn predicted(reasons: &[serde_json::Value]) -> &'static str {
     let codes: Vec<&str> = reasons.iter().filter_map(|r| r["code"].as_str()).collect();
@@ -55,11 +62,15 @@ fn predicted(reasons: &[serde_json::Value]) -> &'static str {
         "pii"
     } else if has(&["copied"]) {
         "copied"
-    } else if has(&["near_duplicate", "duplicate"]) {
+    } else if has(&["duplicate"]) {
         "near_duplicate"
     } else if has(&["off_topic"]) {
         "off_topic"
-    } else if has(&["unfaithful", "invented_number", "contradiction"]) {
+    } else if has(&["contradiction", "invented_number"]) {
+        "unfaithful"
+    } else if has(&["near_duplicate"]) {
+        "near_duplicate"
+    } else if has(&["unfaithful"]) {
         "unfaithful"
     } else {
         "other"
@@ -142,6 +153,11 @@ fn validators_precision_and_recall_on_the_blind_set() {
 #[test]
 fn validators_precision_and_recall_on_the_fresh_set() {
     precision_and_recall("fresh", &FRESH_FLOORS);
+}
+
+#[test]
+fn validators_precision_and_recall_on_the_blind2_set() {
+    precision_and_recall("blind2", &BLIND2_FLOORS);
 }
 
 fn precision_and_recall(set: &str, floors: &[(&str, f64, f64)]) {

@@ -296,6 +296,7 @@ impl Assembler {
                     minhash: std::mem::take(&mut v.minhash),
                     embedding: std::mem::take(&mut v.embedding),
                     answer_embedding: std::mem::take(&mut v.answer_embedding),
+                    numbers: v.numbers,
                 };
                 let chunk = &self.job.chunks[plan.chunk];
                 let scope = scope_key(

@@ -263,6 +263,7 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
                 minhash: s.signature.minhash,
                 embedding: emb.clone(),
                 answer_embedding: answer_emb,
+                numbers: s.signature.numbers,
             };
             // The document: a job chunk's source, else the record's `document` field,
             // else its context.

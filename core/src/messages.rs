@@ -64,4 +64,7 @@ pub struct Verdict {
     /// The answer's embedding (semantic near-duplicates); empty when semantic checks are
     /// off.
     pub answer_embedding: Vec<f32>,
+    /// Key of the answer's numbers on its chunk (near-duplicates that keep every number);
+    /// 0 when it has too few.
+    pub numbers: u64,
 }

@@ -22,9 +22,13 @@ impl Reason {
 }
 
 /// Put a rejected record's reasons in the order they are written: the most specific
-/// diagnosis first (personal data, copying, duplication, off-topic, then the kinds of
+/// diagnosis first (personal data, copying, exact duplication, off-topic, a contradiction
+/// or an invented number, near-duplication, then the lexical and grounding kinds of
 /// unfaithfulness, then format), so the first reason names what is wrong with the record
-/// even when the lexical checks also found its words missing from the source. Stable:
+/// even when the lexical checks also found its words missing from the source. A record
+/// that rewords another but changes a number or says the opposite is unfaithful before it
+/// is a near-duplicate; one whose words only drift from the source is a near-duplicate
+/// first (a paraphrase grounds less well than the record it rewords). Stable:
 /// reasons of one code keep the order they were found in.
 pub fn order_reasons(reasons: &mut [Reason]) {
     reasons.sort_by_key(|r| codes::rank(&r.code));
@@ -69,10 +73,10 @@ pub mod codes {
             PII => 1,
             COPIED => 2,
             DUPLICATE => 3,
-            NEAR_DUPLICATE => 4,
-            OFF_TOPIC => 5,
-            CONTRADICTION => 6,
-            INVENTED_NUMBER => 7,
+            OFF_TOPIC => 4,
+            CONTRADICTION => 5,
+            INVENTED_NUMBER => 6,
+            NEAR_DUPLICATE => 7,
             UNFAITHFUL => 8,
             FORMAT => 9,
             JUDGE_FAILED => 10,
@@ -95,6 +99,7 @@ mod tests {
             Reason::new(codes::UNFAITHFUL, "grounding"),
             Reason::new(codes::PII, "email"),
             Reason::new(codes::NEAR_DUPLICATE, "of r1"),
+            Reason::new(codes::CONTRADICTION, "15 July, not 15 June"),
         ];
         order_reasons(&mut r);
         let got: Vec<(&str, &str)> = r
@@ -105,8 +110,9 @@ mod tests {
             got,
             [
                 (codes::PII, "email"),
-                (codes::NEAR_DUPLICATE, "of r1"),
                 (codes::OFF_TOPIC, "topic"),
+                (codes::CONTRADICTION, "15 July, not 15 June"),
+                (codes::NEAR_DUPLICATE, "of r1"),
                 (codes::UNFAITHFUL, "lexical"),
                 (codes::UNFAITHFUL, "grounding"),
                 (codes::FORMAT, "no question mark"),

@@ -240,6 +240,14 @@ pub struct DiversitySpec {
     /// Words per shingle.
     #[serde(default = "defaults::shingle_words")]
     pub shingle_words: usize,
+    /// A record whose answer gives the same set of at least this many distinct numbers as
+    /// a kept record's answer on the same chunk is a near-duplicate ("By 25 minutes, from
+    /// 15 to 40." after "25 minutes longer: 40 minutes instead of 15."): a rewording keeps
+    /// its facts' numbers when it changes every word. 0 turns it off; 1 is refused (one
+    /// shared number is common between different answers); the default 3, because two
+    /// are often one range ("four to six months") that different answers quote.
+    #[serde(default = "defaults::same_numbers_min")]
+    pub same_numbers_min: usize,
 }
 impl Default for DiversitySpec {
     fn default() -> Self {
@@ -247,6 +255,7 @@ impl Default for DiversitySpec {
             near_duplicate_jaccard: defaults::near_duplicate_jaccard(),
             minhash_permutations: defaults::minhash_permutations(),
             shingle_words: defaults::shingle_words(),
+            same_numbers_min: defaults::same_numbers_min(),
         }
     }
 }
@@ -605,6 +614,9 @@ mod defaults {
         64
     }
     pub(super) fn shingle_words() -> usize {
+        3
+    }
+    pub(super) fn same_numbers_min() -> usize {
         3
     }
     pub(super) fn max_span_words() -> usize {
@@ -1093,6 +1105,13 @@ impl Job {
             return Err(bad(
                 "validate.diversity",
                 "minhash_permutations and shingle_words must be at least 1".into(),
+            ));
+        }
+        if v.diversity.same_numbers_min == 1 {
+            return Err(bad(
+                "validate.diversity.same_numbers_min",
+                "expected 0 (off) or at least 2: answers that share one number are often different"
+                    .into(),
             ));
         }
         if v.format.min_chars > v.format.max_chars {

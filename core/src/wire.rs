@@ -154,6 +154,7 @@ impl WireMessage for Verdict {
             minhash: self.minhash.clone(),
             embedding: self.embedding.clone(),
             answer_embedding: self.answer_embedding.clone(),
+            numbers: self.numbers,
         }
         .encode_to_vec()
     }
@@ -174,6 +175,7 @@ impl WireMessage for Verdict {
             minhash: v.minhash,
             embedding: v.embedding,
             answer_embedding: v.answer_embedding,
+            numbers: v.numbers,
         })
     }
 }
@@ -273,6 +275,7 @@ mod tests {
                 minhash: vec![1, 2, u32::MAX],
                 embedding: vec![0.5, -0.25, 1.0],
                 answer_embedding: vec![0.25, 1.0],
+                numbers: 0x1234_5678_9abc_def0,
             };
             assert_eq!(Verdict::decode(&v.encode()).unwrap(), v);
         }

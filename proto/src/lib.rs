@@ -56,6 +56,7 @@ mod tests {
             minhash: vec![1, 2, 3],
             embedding: vec![0.5],
             answer_embedding: vec![0.25],
+            numbers: 7,
         };
         let bytes = v.encode_to_vec();
         assert_eq!(v1::Verdict::decode(bytes.as_slice()).unwrap(), v);

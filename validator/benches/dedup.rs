@@ -52,6 +52,7 @@ fn main() {
                 minhash: (0..64).map(|j| (i * 64 + j) as u32).collect(),
                 embedding: record(),
                 answer_embedding: record(),
+                numbers: 0,
             };
             ((i % chunks) as u64, sig)
         })

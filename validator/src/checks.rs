@@ -332,8 +332,9 @@ fn worked_operands(
 }
 
 /// Whether `written` (a number as the answer writes it, in digits or words) is one step of
-/// arithmetic from two of `ops` (sum, difference, product, quotient, a percentage of one
-/// or the other's share in percent), to the precision it is written with: "3.7" within
+/// arithmetic from two of `ops` (sum, difference, product, quotient, a percentage of one,
+/// the other's share in percent, or one raised or cut by the other in percent: 20 minutes
+/// "5 percent" longer is 21), to the precision it is written with: "3.7" within
 /// 0.05, "29" within 0.5, "2,100" within 50.
 fn worked_from(ops: &[f64], written: &str) -> bool {
     if ops.len() < 2 {
@@ -364,6 +365,10 @@ fn worked_from(ops: &[f64], written: &str) -> bool {
                 || (y != 0.0 && (near(x / y) || near(x / y * 100.0)))
                 || (x != 0.0 && (near(y / x) || near(y / x * 100.0)))
                 || near(x * y / 100.0)
+                || near(x * (1.0 + y / 100.0))
+                || near(y * (1.0 + x / 100.0))
+                || near(x * (1.0 - y / 100.0))
+                || near(y * (1.0 - x / 100.0))
         })
     })
 }

@@ -7,6 +7,12 @@
 //! `rows` is the largest that still makes a pair at the threshold a candidate with
 //! probability ≥ 0.995, which keeps candidate lists short.
 //!
+//! Same numbers: a record whose answer gives the same set of at least
+//! `validate.diversity.same_numbers_min` distinct numbers as a kept record's, on the same
+//! chunk ([`Signature::numbers`]), is a near-duplicate: a rewording that changes every
+//! word keeps its facts' numbers ("By 25 minutes, from 15 to 40." after "25 minutes
+//! longer: 40 minutes instead of 15.").
+//!
 //! Semantic near-duplicates (records with an embedding): cosine similarity at or above
 //! `validate.semantic.near_duplicate_cosine`. Candidates come from random-hyperplane LSH
 //! (bands of 8 sign bits, as many as make a pair at the threshold share a band with
@@ -44,6 +50,8 @@ pub struct DedupIndex {
     next: Vec<u32>,
     ids: Vec<String>,
     sketches: Vec<Vec<u32>>,
+    /// Numbers key ([`Signature::numbers`]) → the first kept record with it.
+    numbers: HashMap<u64, u32, PassThrough>,
     semantic: SemIndex,
 }
 
@@ -307,6 +315,7 @@ impl DedupIndex {
             next: Vec::new(),
             ids: Vec::new(),
             sketches: Vec::new(),
+            numbers: HashMap::default(),
             semantic: {
                 let sem = &spec.semantic;
                 let threshold = sem.near_duplicate_cosine as f32;
@@ -339,8 +348,9 @@ impl DedupIndex {
     }
 
     /// The kept record `sig` duplicates (code `DUPLICATE`: same normalised text) or
-    /// near-duplicates (code `NEAR_DUPLICATE`: estimated Jaccard ≥ threshold), naming its
-    /// id and the similarity; `None` when `sig` is new.
+    /// near-duplicates (code `NEAR_DUPLICATE`: estimated Jaccard ≥ threshold, the same
+    /// numbers on the same chunk, or close in meaning), naming its id and the similarity;
+    /// `None` when `sig` is new.
     ///
     /// Semantic near-duplicates are only looked for among kept records of the same
     /// `scope` (see [`scope_key`]; 0 for every record); exact and MinHash ones among all.
@@ -380,6 +390,15 @@ impl DedupIndex {
                 ),
             ));
         }
+        if let Some(&k) = self.numbers.get(&sig.numbers).filter(|_| sig.numbers != 0) {
+            return Some(Reason::new(
+                codes::NEAR_DUPLICATE,
+                format!(
+                    "same numbers as {}, on the same chunk",
+                    self.ids[k as usize]
+                ),
+            ));
+        }
         let sem = &self.semantic;
         if sem.threshold < 1.0 || sem.with_answer < 1.0 {
             if let Some((e, c, answers)) = sem.best(&sig.embedding, &sig.answer_embedding, scope) {
@@ -406,6 +425,9 @@ impl DedupIndex {
         self.ids.push(id.to_string());
         self.sketches.push(sig.minhash.clone());
         self.exact.entry(sig.exact).or_insert(k);
+        if sig.numbers != 0 {
+            self.numbers.entry(sig.numbers).or_insert(k);
+        }
         self.next.resize(self.next.len() + self.bands, NONE);
         for band in 0..self.bands {
             let Some(key) = band_key(band, self.rows, &sig.minhash) else {
@@ -478,6 +500,7 @@ mod tests {
             minhash,
             embedding: Vec::new(),
             answer_embedding: Vec::new(),
+            numbers: 0,
         }
     }
 
@@ -582,6 +605,7 @@ mod semantic_tests {
             minhash: vec![n as u32; 8],
             embedding: e,
             answer_embedding: Vec::new(),
+            numbers: 0,
         };
         idx.insert("r0", &sig(a.clone(), 1), 0);
         idx.insert("r1", &sig(near(&a, &b, 0.95), 2), 0);
@@ -614,6 +638,7 @@ mod semantic_tests {
             minhash: vec![n as u32; 8],
             embedding: e,
             answer_embedding: ans,
+            numbers: 0,
         };
         idx.insert("kept", &sig(a.clone(), b.clone(), 1), 0);
         // Records at 0.75, answers at 0.9: the same answer to a reworded question.
@@ -671,6 +696,7 @@ mod semantic_tests {
             minhash: vec![n as u32; 8],
             embedding: e.to_vec(),
             answer_embedding: Vec::new(),
+            numbers: 0,
         };
         let decide = |scan_below: usize| {
             let mut idx = DedupIndex::new(&ValidateSpec::default());
@@ -718,6 +744,7 @@ mod semantic_tests {
             minhash: vec![minhash; 8],
             embedding: a.clone(),
             answer_embedding: Vec::new(),
+            numbers: 0,
         };
         let mut idx = DedupIndex::new(&spec);
         idx.insert("kept", &sig(1, 1), c1);

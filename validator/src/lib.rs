@@ -86,6 +86,15 @@ pub struct Signature {
     /// The answer's embedding (unit vector; empty when semantic checks are off).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub answer_embedding: Vec<f32>,
+    /// Key of the set of numbers the answer gives, on its chunk: two records with the
+    /// same key are near-duplicates (`validate.diversity.same_numbers_min`). 0 when the
+    /// answer gives fewer than that many distinct numbers, or the check is off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub numbers: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// The verdict of the per-record checks.
@@ -119,6 +128,8 @@ pub struct PreparedChunk {
     public_pii: Vec<String>,
     /// Sorted, unique lengths of time the chunk gives ([`text::durations`]).
     durations: Vec<u64>,
+    /// Hash of the chunk's tokens: which chunk a record's numbers are on.
+    key: u64,
 }
 
 impl PreparedChunk {
@@ -185,6 +196,8 @@ pub struct Validator {
     pii: Detectors,
     minhash: MinHasher,
     checks: Vec<Box<dyn Check>>,
+    /// `validate.diversity.same_numbers_min` (0: off).
+    same_numbers_min: usize,
 }
 
 impl std::fmt::Debug for Validator {
@@ -242,6 +255,7 @@ impl Validator {
                 spec.diversity.shingle_words,
             ),
             checks,
+            same_numbers_min: spec.diversity.same_numbers_min,
         }
     }
 
@@ -284,6 +298,9 @@ impl Validator {
             },
             stems,
             numbers,
+            key: seq
+                .iter()
+                .fold(0x6e75_6d62_6572_7300, |h, &x| text::mix64(h ^ x)),
             seq,
             index,
             source,
@@ -335,7 +352,37 @@ impl Validator {
         for c in &self.checks {
             c.check(&rec, &mut out);
         }
+        out.signature.numbers = self.numbers_key(&rec);
         out
+    }
+
+    /// The key of the set of distinct numbers the answer gives (digits, and words from
+    /// "two" up), on its chunk; 0 when there are fewer than `same_numbers_min`, or the
+    /// task has no answer field apart from its question.
+    fn numbers_key(&self, rec: &Record<'_>) -> u64 {
+        let (Some(a), Some(q)) = (self.answer, self.question) else {
+            return 0;
+        };
+        if self.same_numbers_min == 0 || a == q {
+            return 0;
+        }
+        let Some(text) = rec.values[a].and_then(Value::as_str) else {
+            return 0;
+        };
+        let mut ns: Vec<u64> = rec.tokens[a]
+            .iter()
+            .filter(|t| t.kind == Kind::Number)
+            .map(|t| t.raw)
+            .chain(text::word_numbers(text, 2).into_iter().map(|w| w.2))
+            .collect();
+        ns.sort_unstable();
+        ns.dedup();
+        if ns.len() < self.same_numbers_min {
+            return 0;
+        }
+        ns.iter()
+            .fold(rec.chunk.key, |h, &n| text::mix64(h ^ n))
+            .max(1)
     }
 }
 

@@ -109,6 +109,7 @@ impl JobScorer {
                     minhash: s.signature.minhash,
                     embedding: Vec::new(),
                     answer_embedding: Vec::new(),
+                    numbers: s.signature.numbers,
                     candidate: c,
                 }
             }
@@ -120,6 +121,7 @@ impl JobScorer {
                 minhash: vec![],
                 embedding: vec![],
                 answer_embedding: vec![],
+                numbers: 0,
             },
         }
     }

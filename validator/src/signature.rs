@@ -70,6 +70,7 @@ impl MinHasher {
         }
         Signature {
             answer_embedding: Vec::new(),
+            numbers: 0,
             exact,
             minhash,
             embedding: Vec::new(),

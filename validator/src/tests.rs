@@ -476,6 +476,15 @@ mill was rebuilt in 1998.";
         "What would 38 volunteers each serving 4 households cover?",
         "152 households."
     ));
+    // A number raised or cut by a percentage.
+    assert!(!invented(
+        "What would 212 members be after a 25 percent rise?",
+        "About 265 members."
+    ));
+    assert!(invented(
+        "What would 212 members be after a 25 percent rise?",
+        "About 275 members."
+    ));
     // 1 works out nothing: a year off by one is still invented.
     assert!(invented(
         "When was the mill rebuilt?",
@@ -613,6 +622,62 @@ fn dedup_is_order_independent_given_canonical_order() {
         }
         assert_eq!(run(&shuffled), reference, "shuffle {round}");
     }
+}
+
+#[test]
+fn an_answer_with_the_same_numbers_on_the_same_chunk_is_a_near_duplicate() {
+    let chunk = "Unsoaked chickpeas need 40 minutes at high pressure, soaked ones 15, so \
+skipping the soak adds 25 minutes. Lentils need 8 minutes and 2 cups of water.";
+    let other = "A different passage, also giving 40, 15 and 25.";
+    let v = validator();
+    let sig = |q: &str, a: &str, chunk: &str| {
+        v.score(&Input {
+            fields: &qa(q, a),
+            chunk,
+        })
+        .signature
+    };
+    let mut idx = DedupIndex::new(&ValidateSpec::default());
+    let kept = sig(
+        "How much longer do unsoaked chickpeas take than soaked ones?",
+        "25 minutes longer: 40 minutes instead of 15.",
+        chunk,
+    );
+    assert_ne!(kept.numbers, 0);
+    assert!(idx.check(&kept, 0).is_none());
+    idx.insert("g0077", &kept, 0);
+    // Every word changed but the numbers, some written in words: a near-duplicate.
+    let r = idx
+        .check(
+            &sig(
+                "By how many minutes does skipping the soak lengthen cooking?",
+                "By twenty-five minutes, from fifteen to 40.",
+                chunk,
+            ),
+            0,
+        )
+        .unwrap();
+    assert_eq!(r.code, codes::NEAR_DUPLICATE);
+    assert!(r.detail.contains("same numbers as g0077"), "{}", r.detail);
+    // Not when one number differs, one is missing (two are fewer than the default
+    // three: "from 15 to 40" is often one range, quoted by different answers), or the
+    // chunk is another.
+    for (a, c) in [
+        ("By 25 minutes, from 15 to 45.", chunk),
+        ("From 15 to 40 minutes.", chunk),
+        ("By 25 minutes, from 15 to 40.", other),
+    ] {
+        assert!(idx.check(&sig("How long?", a, c), 0).is_none(), "{a}");
+    }
+    // Off: no key.
+    let mut spec = ValidateSpec::default();
+    spec.diversity.same_numbers_min = 0;
+    let off = Validator::new(&spec, &["question".into(), "answer".into()]);
+    let s = off.score(&Input {
+        fields: &qa("How long?", "25 minutes longer: 40 minutes instead of 15."),
+        chunk,
+    });
+    assert_eq!(s.signature.numbers, 0);
 }
 
 #[test]
