@@ -243,9 +243,11 @@ pub struct DiversitySpec {
     /// A record whose answer gives the same set of at least this many distinct numbers as
     /// a kept record's answer on the same chunk is a near-duplicate ("By 25 minutes, from
     /// 15 to 40." after "25 minutes longer: 40 minutes instead of 15."): a rewording keeps
-    /// its facts' numbers when it changes every word. 0 turns it off; 1 is refused (one
-    /// shared number is common between different answers); the default 3, because two
-    /// are often one range ("four to six months") that different answers quote.
+    /// its facts' numbers when it changes every word. 0 (the default) turns it off: a job
+    /// that asks for many records per chunk has many different answers quoting the same
+    /// numbers. 3 suits a dataset with a few records per chunk; 1 is refused (one shared
+    /// number is common between different answers), and two are often one range ("four
+    /// to six months") that different answers quote.
     #[serde(default = "defaults::same_numbers_min")]
     pub same_numbers_min: usize,
 }
@@ -617,7 +619,7 @@ mod defaults {
         3
     }
     pub(super) fn same_numbers_min() -> usize {
-        3
+        0
     }
     pub(super) fn max_span_words() -> usize {
         20

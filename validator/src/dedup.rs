@@ -353,7 +353,8 @@ impl DedupIndex {
     /// `None` when `sig` is new.
     ///
     /// Semantic near-duplicates are only looked for among kept records of the same
-    /// `scope` (see [`scope_key`]; 0 for every record); exact and MinHash ones among all.
+    /// `scope` (see [`scope_key`]; 0 for every record); same-numbers ones among those of
+    /// the same chunk (the chunk is part of the key); exact and MinHash ones among all.
     pub fn check(&self, sig: &Signature, scope: u64) -> Option<Reason> {
         if let Some(&k) = self.exact.get(&sig.exact) {
             return Some(Reason::new(

@@ -629,7 +629,9 @@ fn an_answer_with_the_same_numbers_on_the_same_chunk_is_a_near_duplicate() {
     let chunk = "Unsoaked chickpeas need 40 minutes at high pressure, soaked ones 15, so \
 skipping the soak adds 25 minutes. Lentils need 8 minutes and 2 cups of water.";
     let other = "A different passage, also giving 40, 15 and 25.";
-    let v = validator();
+    let mut spec = ValidateSpec::default();
+    spec.diversity.same_numbers_min = 3;
+    let v = Validator::new(&spec, &["question".into(), "answer".into()]);
     let sig = |q: &str, a: &str, chunk: &str| {
         v.score(&Input {
             fields: &qa(q, a),
@@ -637,7 +639,7 @@ skipping the soak adds 25 minutes. Lentils need 8 minutes and 2 cups of water.";
         })
         .signature
     };
-    let mut idx = DedupIndex::new(&ValidateSpec::default());
+    let mut idx = DedupIndex::new(&spec);
     let kept = sig(
         "How much longer do unsoaked chickpeas take than soaked ones?",
         "25 minutes longer: 40 minutes instead of 15.",
@@ -669,10 +671,8 @@ skipping the soak adds 25 minutes. Lentils need 8 minutes and 2 cups of water.";
     ] {
         assert!(idx.check(&sig("How long?", a, c), 0).is_none(), "{a}");
     }
-    // Off: no key.
-    let mut spec = ValidateSpec::default();
-    spec.diversity.same_numbers_min = 0;
-    let off = Validator::new(&spec, &["question".into(), "answer".into()]);
+    // Off (the default): no key.
+    let off = validator();
     let s = off.score(&Input {
         fields: &qa("How long?", "25 minutes longer: 40 minutes instead of 15."),
         chunk,
