@@ -548,24 +548,30 @@ fn neighbours(ts: &[Tok], i: usize, r: usize) -> HashSet<String> {
         .collect()
 }
 
-/// Whether a word of the sentence (or its stem) has an antonym and is not in the source.
-fn flippable(answer_sent: &[Tok], chunk_words: &HashSet<String>) -> bool {
+/// Whether a word of the sentence (or its stem) has an antonym that the source has:
+/// (one such word is not in the source either, one is).
+fn flippable(answer_sent: &[Tok], chunk_words: &HashSet<String>) -> (bool, bool) {
     let ant = antonyms();
-    answer_sent.iter().filter(|t| t.alpha).any(|t| {
-        (ant.contains_key(&t.lower) && !chunk_words.contains(&t.lower)) || {
-            let st = stem(&t.lower);
-            ant.contains_key(&st) && !chunk_words.contains(&st)
+    let (mut absent, mut present) = (false, false);
+    for t in answer_sent.iter().filter(|t| t.alpha) {
+        let mut look = |w: &str| {
+            if let Some(opps) = ant.get(w) {
+                if opps.iter().any(|o| chunk_words.contains(o)) {
+                    if chunk_words.contains(w) {
+                        present = true;
+                    } else {
+                        absent = true;
+                    }
+                }
+            }
+        };
+        look(&t.lower);
+        look(&stem(&t.lower));
+        if absent && present {
+            break;
         }
-    })
-}
-
-/// Whether a word of the sentence (or its stem) has an antonym.
-fn has_antonym(answer_sent: &[Tok]) -> bool {
-    let ant = antonyms();
-    answer_sent
-        .iter()
-        .filter(|t| t.alpha)
-        .any(|t| ant.contains_key(&t.lower) || ant.contains_key(&stem(&t.lower)))
+    }
+    (absent, present)
 }
 
 fn antonym_flip(
@@ -680,6 +686,8 @@ pub(crate) struct Source {
     sents: Vec<(Vec<Tok>, HashSet<String>)>,
     /// Each sentence's numbers: (value, kind as [`number_kind`] gives it).
     sent_numbers: Vec<Vec<(f64, Option<String>)>>,
+    /// Each sentence's words and their stems.
+    sent_words: Vec<HashSet<String>>,
 }
 
 impl Source {
@@ -707,8 +715,18 @@ impl Source {
                     .collect()
             })
             .collect();
+        let sent_words = sents
+            .iter()
+            .map(|(t, _)| {
+                t.iter()
+                    .filter(|t| t.alpha)
+                    .flat_map(|t| [t.lower.clone(), stem(&t.lower)])
+                    .collect()
+            })
+            .collect();
         Source {
             sent_numbers,
+            sent_words,
             numbers: numbers(&toks),
             toks,
             lower: chunk.to_lowercase().replace('’', "'"),
@@ -761,8 +779,8 @@ pub(crate) fn find(answer: &str, question: &str, src: &Source) -> Option<String>
                 return Some(d);
             }
         }
-        let strict = flippable(&st, &src.words);
-        if !strict && !has_antonym(&st) {
+        let (strict, loose) = flippable(&st, &src.words);
+        if !strict && !loose {
             continue;
         }
         // The source sentence this one restates: the most answer words in common, then
@@ -774,25 +792,22 @@ pub(crate) fn find(answer: &str, question: &str, src: &Source) -> Option<String>
         let best = src
             .sents
             .iter()
-            .map(|(t, c)| {
+            .enumerate()
+            .map(|(i, (_, c))| {
                 let a = c.intersection(&mine).count();
                 let q = c.intersection(asked).filter(|w| !mine.contains(*w)).count();
-                ((a, q), t)
+                ((a, q), i)
             })
             .max_by_key(|(n, _)| *n);
-        if let Some(((a, q), best)) = best {
+        if let Some(((a, q), i)) = best {
+            let best = &src.sents[i].0;
             if strict && a >= 1 && a + q >= 2 {
                 if let Some(d) = antonym_flip(&st, best, &src.words, 2) {
                     return Some(d);
                 }
             }
             if a >= 3 {
-                let best_words: HashSet<String> = best
-                    .iter()
-                    .filter(|t| t.alpha)
-                    .flat_map(|t| [t.lower.clone(), stem(&t.lower)])
-                    .collect();
-                if let Some(d) = antonym_flip(&st, best, &best_words, 4) {
+                if let Some(d) = antonym_flip(&st, best, &src.sent_words[i], 4) {
                     return Some(d);
                 }
             }
