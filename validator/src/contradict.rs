@@ -405,14 +405,31 @@ fn number_kind(ts: &[Tok], v: f64, end: usize) -> Option<String> {
 
 /// Token indices that end a clause: a number's claim is its clause ("Soviet
 /// irrigation diverted the rivers, so by 2007 the sea had shrunk" says 2007 of the sea,
-/// not of the irrigation).
+/// not of the irrigation; "completed in 1769 and later sailed with Cook" says 1769 of
+/// the completion).
 fn clause_bounds(st: &[Tok]) -> Vec<usize> {
     const ENDS: [&str; 13] = [
         ",", ";", ":", "(", ")", "—", "–", "so", "but", "while", "because", "whereas", "although",
     ];
+    // "and" before a word of sequence starts another claim ("was completed in 1769 and
+    // later sailed with Cook").
+    const THEN: [&str; 6] = [
+        "later",
+        "then",
+        "afterwards",
+        "subsequently",
+        "eventually",
+        "soon",
+    ];
     st.iter()
         .enumerate()
-        .filter(|(_, t)| ENDS.contains(&t.lower.as_str()))
+        .filter(|&(i, t)| {
+            ENDS.contains(&t.lower.as_str())
+                || (t.lower == "and"
+                    && st
+                        .get(i + 1)
+                        .is_some_and(|n| THEN.contains(&n.lower.as_str())))
+        })
         .map(|(i, _)| i)
         .collect()
 }
@@ -958,6 +975,18 @@ Darya rivers to grow cotton in the desert. By 2007 the sea had shrunk to 10% of 
             ),
             None
         );
+        // "and later" starts another claim: 1769 is said of the copy's completion, not of
+        // the voyage the rest of the sentence restates.
+        let k1 = Source::new(
+            "Larcum Kendall produced an exact copy, known as K1, which was completed in 1769. \
+K1 sailed with Captain James Cook on his second voyage of exploration, from 1772 to 1775.",
+        );
+        let q = "Who made the copy that went with Cook, and when was it finished?";
+        let joined = "Kendall; the copy, K1, was completed in 1769 and later sailed on Cook's second voyage.";
+        assert_eq!(super::find(joined, q, &k1), None);
+        // A bare "and" does not split: the clause is read whole, and here (wrongly) as
+        // restating the voyage's sentence. Only a word of sequence marks a second claim.
+        assert!(super::find(&joined.replace(" and later", " and"), q, &k1).is_some());
     }
 
     #[test]
