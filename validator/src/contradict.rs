@@ -553,6 +553,14 @@ fn antonyms() -> &'static HashMap<String, Vec<String>> {
     })
 }
 
+/// Every word of `ts` and its stem.
+fn forms(ts: &[Tok]) -> HashSet<String> {
+    ts.iter()
+        .filter(|t| t.alpha)
+        .flat_map(|t| [t.lower.clone(), stem(&t.lower)])
+        .collect()
+}
+
 /// Content stems within `r` tokens of position `i`.
 fn neighbours(ts: &[Tok], i: usize, r: usize) -> HashSet<String> {
     let lo = i.saturating_sub(r);
@@ -591,21 +599,17 @@ fn flippable(answer_sent: &[Tok], chunk_words: &HashSet<String>) -> (bool, bool)
     (absent, present)
 }
 
+/// The antonym rule for answer sentence `answer_sent` (its words and stems `in_answer`)
+/// against the source sentence it restates (`best`, its words and stems `in_best`): a
+/// word not in `chunk_words` whose antonym `best` has within `r` words of a word both
+/// share.
 fn antonym_flip(
-    answer_sent: &[Tok],
-    best: &[Tok],
+    (answer_sent, in_answer): (&[Tok], &HashSet<String>),
+    (best, in_best): (&[Tok], &HashSet<String>),
     chunk_words: &HashSet<String>,
     r: usize,
 ) -> Option<String> {
     let ant = antonyms();
-    let forms = |ts: &[Tok]| -> HashSet<String> {
-        ts.iter()
-            .filter(|t| t.alpha)
-            .flat_map(|t| [t.lower.clone(), stem(&t.lower)])
-            .collect()
-    };
-    let in_answer = forms(answer_sent);
-    let in_best = forms(best);
     for (i, t) in answer_sent.iter().enumerate().filter(|(_, t)| t.alpha) {
         // "more than half" and "less than half as much" often say the same thing with
         // the verb turned round: comparisons of quantity are not flips.
@@ -710,11 +714,7 @@ pub(crate) struct Source {
 impl Source {
     pub(crate) fn new(chunk: &str) -> Source {
         let toks = toks(chunk);
-        let words = toks
-            .iter()
-            .filter(|t| t.alpha)
-            .flat_map(|t| [t.lower.clone(), stem(&t.lower)])
-            .collect();
+        let words = forms(&toks);
         let sents: Vec<(Vec<Tok>, HashSet<String>)> = sentences(chunk)
             .into_iter()
             .map(|s| {
@@ -732,15 +732,7 @@ impl Source {
                     .collect()
             })
             .collect();
-        let sent_words = sents
-            .iter()
-            .map(|(t, _)| {
-                t.iter()
-                    .filter(|t| t.alpha)
-                    .flat_map(|t| [t.lower.clone(), stem(&t.lower)])
-                    .collect()
-            })
-            .collect();
+        let sent_words = sents.iter().map(|(t, _)| forms(t)).collect();
         Source {
             sent_numbers,
             sent_words,
@@ -817,14 +809,17 @@ pub(crate) fn find(answer: &str, question: &str, src: &Source) -> Option<String>
             })
             .max_by_key(|(n, _)| *n);
         if let Some(((a, q), i)) = best {
-            let best = &src.sents[i].0;
+            let in_answer = forms(&st);
+            let answer = (st.as_slice(), &in_answer);
+            let best = (src.sents[i].0.as_slice(), &src.sent_words[i]);
             if strict && a >= 1 && a + q >= 2 {
-                if let Some(d) = antonym_flip(&st, best, &src.words, 2) {
+                if let Some(d) = antonym_flip(answer, best, &src.words, 2) {
                     return Some(d);
                 }
             }
             if a >= 3 {
-                if let Some(d) = antonym_flip(&st, best, &src.sent_words[i], 4) {
+                // The restated sentence says the opposite, whatever other sentences say.
+                if let Some(d) = antonym_flip(answer, best, best.1, 4) {
                     return Some(d);
                 }
             }

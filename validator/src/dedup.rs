@@ -391,7 +391,10 @@ impl DedupIndex {
                 ),
             ));
         }
-        if let Some(&k) = self.numbers.get(&sig.numbers).filter(|_| sig.numbers != 0) {
+        if let Some(&k) = (sig.numbers != 0)
+            .then(|| self.numbers.get(&sig.numbers))
+            .flatten()
+        {
             return Some(Reason::new(
                 codes::NEAR_DUPLICATE,
                 format!(
