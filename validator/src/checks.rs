@@ -317,6 +317,8 @@ fn worked_operands(
             );
         }
     }
+    // 0 and 1 work out nothing: x + 1 would excuse every off-by-one.
+    ops.retain(|&v| v != 0.0 && v != 1.0);
     // One step further: a number the answer works out ("an increase of 48") may be
     // worked from again ("about 29 percent").
     let worked: Vec<f64> = rec
@@ -324,10 +326,9 @@ fn worked_operands(
         .filter(|t| t.kind == Kind::Number && !rec.chunk.has_number(t.raw))
         .filter(|t| worked_from(&ops, &text[t.start..t.end]))
         .filter_map(|t| value(&text[t.start..t.end]))
+        .filter(|&v| v != 0.0 && v != 1.0)
         .collect();
     ops.extend(worked);
-    // 0 and 1 work out nothing: x + 1 would excuse every off-by-one.
-    ops.retain(|&v| v != 0.0 && v != 1.0);
     ops
 }
 
