@@ -569,31 +569,42 @@ fn misconfigured_endpoint_stops_the_job_with_a_clear_error() {
     assert!(!dir.join("out/samples.jsonl").exists());
 }
 
+/// Servers refuse `response_format` with 400 (vLLM, Ollama), 422 (FastAPI validation) or
+/// 500 (llama-cpp-python's server wraps its validation error): each is asked again in
+/// plain text, not retried as it is.
 #[test]
 fn endpoint_without_structured_output_is_asked_in_plain_text() {
-    let plain = Sim::start(&[
-        "--latency-ms",
-        "1",
-        "--reject-response-format",
-        "--prose-rate",
-        "0.3",
-    ]);
     let normal = Sim::start(&["--latency-ms", "1", "--prose-rate", "0.3"]);
     let dir = tempdir("plain");
     let job = write_job(&dir, "plain", 40, "", "");
-    let o = run_job(&job, &dir.join("plain"), &plain.url, &[]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(run_job(&job, &dir.join("normal"), &normal.url, &[])
         .status
         .success());
-    // The same answers, parsed from plain text: the same dataset.
-    assert_same_dataset(&dir.join("plain"), &dir.join("normal"));
-    let s = plain.stats();
-    assert!(s["by_status"]["400"].as_u64().unwrap_or(0) >= 1, "{s}");
-    assert!(
-        s["by_status"]["400"].as_u64().unwrap() <= 16,
-        "every request was refused first: {s}"
-    );
+    for status in ["400", "422", "500"] {
+        let plain = Sim::start(&[
+            "--latency-ms",
+            "1",
+            "--reject-response-format",
+            "--reject-response-format-status",
+            status,
+            "--prose-rate",
+            "0.3",
+        ]);
+        let out = dir.join(format!("plain-{status}"));
+        let o = run_job(&job, &out, &plain.url, &[]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        // The same answers, parsed from plain text: the same dataset.
+        assert_same_dataset(&out, &dir.join("normal"));
+        let s = plain.stats();
+        assert!(s["by_status"][status].as_u64().unwrap_or(0) >= 1, "{s}");
+        assert!(
+            s["by_status"][status].as_u64().unwrap() <= 16,
+            "every request was refused first: {s}"
+        );
+        // Not counted as the endpoint failing.
+        let m = manifest(&out);
+        assert_eq!(m["endpoint"]["retries_5xx"], 0, "{m}");
+    }
 }
 
 /// The LLM judge against a second simulator acting as judge (its ratings are word overlap,

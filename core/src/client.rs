@@ -92,7 +92,8 @@ struct Endpoint {
     url: String,
     limit: usize,
     in_flight: AtomicUsize,
-    /// Set when the endpoint refused `response_format` (400): later requests to it go
+    /// Set when the endpoint refused `response_format` (an error reply naming it): later
+    /// requests to it go
     /// without it, and the reply's first JSON object with the fields is used.
     plain: std::sync::atomic::AtomicBool,
 }
@@ -359,6 +360,18 @@ impl EndpointPool {
                 }
             }
         };
+        // Servers word a refusal of structured output differently, and not all with 400:
+        // FastAPI-based ones answer 422, and llama-cpp-python's server 500 with the
+        // validation error in the body. Such a refusal is not retried as it is.
+        if !sent_plain
+            && (matches!(status.as_u16(), 400 | 422) || status.is_server_error())
+            && refuses_structured_output(&bytes)
+        {
+            if !ep.plain.swap(true, Ordering::Relaxed) {
+                tracing::warn!(endpoint = %ep.url, %status, "endpoint refused response_format; sending requests to it without it");
+            }
+            return Attempt::Downgrade;
+        }
         if status.as_u16() == 429 {
             return Attempt::Retry {
                 kind: "429",
@@ -372,12 +385,6 @@ impl EndpointPool {
                 detail: format!("{}: {status}", ep.url),
                 retry_after,
             };
-        }
-        if status.as_u16() == 400 && !sent_plain && refuses_structured_output(&bytes) {
-            if !ep.plain.swap(true, Ordering::Relaxed) {
-                tracing::warn!(endpoint = %ep.url, "endpoint refused response_format; sending requests to it without it");
-            }
-            return Attempt::Downgrade;
         }
         if !status.is_success() {
             let text = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
@@ -461,9 +468,9 @@ pub fn parse_reply_with(body: &[u8], extract: &Extract<'_>) -> Result<Completion
     Ok(Completion { fields, usage })
 }
 
-/// Whether a 400 reply's body blames structured output (servers word it differently:
-/// vLLM, TGI, llama.cpp and Ollama versions name `response_format`, `json_schema`,
-/// `guided_json` or `grammar`).
+/// Whether an error reply's body blames structured output (servers word it differently:
+/// vLLM, TGI, llama.cpp, llama-cpp-python and Ollama versions name `response_format`,
+/// `json_schema`, `guided_json` or `grammar`).
 fn refuses_structured_output(body: &[u8]) -> bool {
     let text = String::from_utf8_lossy(body).to_ascii_lowercase();
     [

@@ -91,10 +91,14 @@ pub struct SimArgs {
     /// Rate of replies that wrap the JSON object in prose (decided per chunk and seed).
     #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
     pub prose_rate: f64,
-    /// Answer 400 to any request carrying `response_format`, as servers without
+    /// Answer an error to any request carrying `response_format`, as servers without
     /// structured output do.
     #[arg(long)]
     pub reject_response_format: bool,
+    /// The status of that refusal: 400 (vLLM, Ollama), 422 (FastAPI's validation error)
+    /// or 500 (llama-cpp-python's server, which wraps the validation error).
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u16).range(400..600))]
+    pub reject_response_format_status: u16,
 }
 
 impl Default for SimArgs {
@@ -117,6 +121,7 @@ impl Default for SimArgs {
             bad_pii: 0.0,
             prose_rate: 0.0,
             reject_response_format: false,
+            reject_response_format_status: 400,
         }
     }
 }
@@ -509,8 +514,10 @@ async fn chat(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
         }
     };
     if sim.args.reject_response_format && req.get("response_format").is_some() {
+        let status = StatusCode::from_u16(sim.args.reject_response_format_status)
+            .unwrap_or(StatusCode::BAD_REQUEST);
         return sim.error(
-            StatusCode::BAD_REQUEST,
+            status,
             "invalid_request_error",
             "response_format is not supported by this server (simulated)",
         );
