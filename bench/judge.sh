@@ -30,19 +30,13 @@ for set in $SETS; do
   data="$PWD/tests/data/$set"
   [ -f "$data/job.yaml" ] || { echo "bench/judge.sh: no labeled set $data" >&2; exit 2; }
   mkdir -p "$work/$set"
-  cp "$data"/*.md "$data"/seeds.jsonl "$work/$set/"
-  cp "$data/job.yaml" "$work/$set/job.yaml"
-  # The same job with the judge's concurrency and timeout (the endpoint and model come
-  # from the command line).
-  sed -e "s/^validate:\$/validate:\n  judge:\n    concurrency: ${JUDGE_CONCURRENCY:-8}\n    timeout_ms: ${JUDGE_TIMEOUT_MS:-60000}/" \
-    "$data/job.yaml" > "$work/$set/job-judge.yaml"
-  grep -q '^  judge:' "$work/$set/job-judge.yaml" || printf 'validate:\n  judge:\n    concurrency: %s\n    timeout_ms: %s\n' \
-    "${JUDGE_CONCURRENCY:-8}" "${JUDGE_TIMEOUT_MS:-60000}" >> "$work/$set/job-judge.yaml"
-  "$BIN" score "$work/$set/job.yaml" --input "$data/records.jsonl" --out "$work/$set/plain" 2> "$work/$set/plain.err" \
+  "$BIN" score "$data/job.yaml" --input "$data/records.jsonl" --out "$work/$set/plain" 2> "$work/$set/plain.err" \
     || { cat "$work/$set/plain.err" >&2; exit 1; }
   /usr/bin/time -f '%e' -o "$work/$set/time.txt" \
-    "$BIN" score "$work/$set/job-judge.yaml" --input "$data/records.jsonl" --out "$work/$set/judged" \
-      --judge "$URL" --judge-model "$MODEL" 2> "$work/$set/judged.err" \
+    "$BIN" score "$data/job.yaml" --input "$data/records.jsonl" --out "$work/$set/judged" \
+      --judge "$URL" --judge-model "$MODEL" \
+      --judge-concurrency "${JUDGE_CONCURRENCY:-8}" --judge-timeout-ms "${JUDGE_TIMEOUT_MS:-60000}" \
+      2> "$work/$set/judged.err" \
     || { cat "$work/$set/judged.err" >&2; exit 1; }
 done
 python3 - "$work" "$PWD/tests/data" $SETS <<'PY'

@@ -133,6 +133,15 @@ struct ScoreArgs {
     /// The judge's model name, replacing validate.judge.model.
     #[arg(long, value_name = "NAME")]
     judge_model: Option<String>,
+    /// Judge requests in flight per endpoint, replacing validate.judge.concurrency
+    /// (default 8; 1 for a server that answers one request at a time, such as
+    /// llama.cpp on a CPU).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    judge_concurrency: Option<u64>,
+    /// Per-request judge timeout in milliseconds, replacing validate.judge.timeout_ms
+    /// (default 60000).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    judge_timeout_ms: Option<u64>,
 }
 
 #[derive(Args, Clone)]
@@ -580,6 +589,8 @@ async fn score(args: ScoreArgs) -> ExitCode {
     let overrides = Overrides {
         judge_endpoints: args.judge_endpoints,
         judge_model: args.judge_model,
+        judge_concurrency: args.judge_concurrency.map(|n| n as usize),
+        judge_timeout_ms: args.judge_timeout_ms,
         ..Default::default()
     };
     let job = match load_job(&args.job, overrides) {

@@ -745,12 +745,15 @@ fn llm_judge_rates_every_record_through_the_cache() {
             b["scores"]["judge_faithfulness"]
         );
     }
+    // The job's judge concurrency (8 by default) is used: several requests at once.
+    assert!(judge.stats()["max_in_flight"].as_u64().unwrap() > 1);
     judge.reset();
     score(&scored);
     assert_eq!(judge.requests(), 0);
 
-    // `score --judge URL --judge-model NAME` replaces the job's judge: the same ratings
-    // from a job whose judge section names a dead address and another model.
+    // `score --judge URL --judge-model NAME --judge-concurrency N --judge-timeout-ms MS`
+    // replaces the job's judge: the same ratings from a job whose judge section names a
+    // dead address and another model, one request at a time.
     let elsewhere = judge_yaml("http://127.0.0.1:9", &["model: other", "max_retries: 8"]);
     let job_cli = write_job(&dir, "judged-cli", 80, "", &elsewhere);
     let scored_cli = dir.join("scored-cli");
@@ -759,6 +762,7 @@ fn llm_judge_rates_every_record_through_the_cache() {
         .arg("score")
         .arg(&job_cli)
         .args(["--judge", &judge.url, "--judge-model", "judge-sim"])
+        .args(["--judge-concurrency", "1", "--judge-timeout-ms", "30000"])
         .arg("--input")
         .arg(out.join("samples.jsonl"))
         .arg("--out")
@@ -767,6 +771,7 @@ fn llm_judge_rates_every_record_through_the_cache() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(judge.stats()["judge_ratings"].as_u64().unwrap(), 80);
+    assert_eq!(judge.stats()["max_in_flight"].as_u64().unwrap(), 1);
     assert_eq!(lines(&scored_cli.join("samples.jsonl")), rescored);
     let o = Command::new(BIN)
         .arg("score")

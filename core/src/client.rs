@@ -93,8 +93,8 @@ struct Endpoint {
     limit: usize,
     in_flight: AtomicUsize,
     /// Set when the endpoint refused `response_format` (an error reply naming it): later
-    /// requests to it go
-    /// without it, and the reply's first JSON object with the fields is used.
+    /// requests to it go without it, and the reply's first JSON object with the fields is
+    /// used.
     plain: std::sync::atomic::AtomicBool,
 }
 

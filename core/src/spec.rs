@@ -770,6 +770,10 @@ pub struct Overrides {
     pub judge_endpoints: Vec<String>,
     /// Replace `validate.judge.model`.
     pub judge_model: Option<String>,
+    /// Replace `validate.judge.concurrency`.
+    pub judge_concurrency: Option<usize>,
+    /// Replace `validate.judge.timeout_ms`.
+    pub judge_timeout_ms: Option<u64>,
 }
 
 fn read_text(job_file: &Path, field: &str, path: &Path) -> Result<String> {
@@ -1003,6 +1007,12 @@ impl Job {
         }
         if let Some(model) = &overrides.judge_model {
             spec.validate.judge.model = model.clone();
+        }
+        if let Some(n) = overrides.judge_concurrency {
+            spec.validate.judge.concurrency = n;
+        }
+        if let Some(ms) = overrides.judge_timeout_ms {
+            spec.validate.judge.timeout_ms = ms;
         }
         let v = &spec.validate;
         for (field, x) in [
