@@ -309,9 +309,10 @@ fn cluster_jobs_over_grpc() {
         ("OTEL_EXPORTER_OTLP_TIMEOUT".to_string(), "1000".to_string()),
     ]);
     fleet.coordinator();
-    for role in ["generator", "generator", "validator", "validator"] {
-        fleet.spawn(role, &[]);
-    }
+    let workers: Vec<(&str, String)> = ["generator", "generator", "validator", "validator"]
+        .into_iter()
+        .map(|role| (role, fleet.spawn(role, &[])))
+        .collect();
     assert_eq!(http_status(&fleet.http, "/healthz"), 200);
     assert!(
         eventually(Duration::from_secs(20), || http_status(
@@ -344,6 +345,43 @@ fn cluster_jobs_over_grpc() {
     assert!(scored
         .iter()
         .all(|r| r["scores"]["judge_faithfulness"].is_number()));
+    // Each process counts its requests and retries on /metrics: summed over the fleet,
+    // they are what the simulators saw (the judge's malformed replies were retried).
+    let summed = |role: &str, metric: &str| -> u64 {
+        workers
+            .iter()
+            .filter(|(r, _)| *r == role)
+            .map(|(_, name)| {
+                let addr = wait_for_line(
+                    &fleet.log(name),
+                    "http: listening on",
+                    Duration::from_secs(5),
+                );
+                let text = http(&format!("http://{addr}"), "GET", "/metrics");
+                text.lines()
+                    .find_map(|l| l.strip_prefix(metric))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or_else(|| panic!("{name}: no {metric} in\n{text}"))
+            })
+            .sum()
+    };
+    assert_eq!(
+        summed("generator", "seedstream_generator_endpoint_requests_total "),
+        sim.requests()
+    );
+    assert_eq!(
+        summed("validator", "seedstream_validator_judge_requests_total "),
+        js["requests_total"].as_u64().unwrap()
+    );
+    let malformed = js["faults"]["malformed"].as_u64().unwrap_or(0);
+    let retried = summed(
+        "validator",
+        "seedstream_validator_judge_retries_total{kind=\"unparseable\"}",
+    );
+    assert!(
+        retried > 0 && retried <= malformed,
+        "{retried} of {malformed}: {js}"
+    );
     assert!(
         eventually(Duration::from_secs(20), || otlp_seen
             .lock()

@@ -51,7 +51,9 @@ pub struct Failure {
     pub attempts: u32,
 }
 
-/// Counters of what the client did (read by the manifest and metrics).
+/// Counters of what the client did: each pool's (read by the manifest), and the
+/// process's per role ([`crate::metrics::GENERATION_CLIENT`],
+/// [`crate::metrics::JUDGE_CLIENT`], read by `/metrics`).
 #[derive(Debug, Default)]
 pub struct ClientStats {
     /// HTTP requests sent.
@@ -71,6 +73,30 @@ pub struct ClientStats {
 }
 
 impl ClientStats {
+    /// All zero (for statics).
+    pub const fn new() -> Self {
+        ClientStats {
+            requests: AtomicU64::new(0),
+            retries_429: AtomicU64::new(0),
+            retries_5xx: AtomicU64::new(0),
+            retries_timeout: AtomicU64::new(0),
+            retries_connect: AtomicU64::new(0),
+            retries_unparseable: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    /// The counter of a retry's kind.
+    fn retries(&self, kind: &str) -> &AtomicU64 {
+        match kind {
+            "429" => &self.retries_429,
+            "5xx" => &self.retries_5xx,
+            "timeout" => &self.retries_timeout,
+            "connect" => &self.retries_connect,
+            _ => &self.retries_unparseable,
+        }
+    }
+
     /// A snapshot as a sorted map.
     pub fn snapshot(&self) -> std::collections::BTreeMap<&'static str, u64> {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -110,6 +136,8 @@ pub struct EndpointPool {
     backoff_max: Duration,
     /// What the client did.
     pub stats: ClientStats,
+    /// The same counts for the whole process, per role (generation or judge).
+    process: &'static ClientStats,
 }
 
 enum Attempt {
@@ -128,6 +156,19 @@ enum Attempt {
 impl EndpointPool {
     /// A pool for `model`'s endpoints; `api_key` was read by the caller from `api_key_env`.
     pub fn new(model: &ModelSpec, api_key: Option<String>) -> Arc<Self> {
+        Self::counted_in(model, api_key, &crate::metrics::GENERATION_CLIENT)
+    }
+
+    /// A pool whose requests the process counts as the judge's.
+    pub fn for_judge(model: &ModelSpec, api_key: Option<String>) -> Arc<Self> {
+        Self::counted_in(model, api_key, &crate::metrics::JUDGE_CLIENT)
+    }
+
+    fn counted_in(
+        model: &ModelSpec,
+        api_key: Option<String>,
+        process: &'static ClientStats,
+    ) -> Arc<Self> {
         let endpoints: Vec<Endpoint> = model
             .endpoints
             .iter()
@@ -155,7 +196,14 @@ impl EndpointPool {
             backoff_base: Duration::from_millis(model.backoff_base_ms),
             backoff_max: Duration::from_millis(model.backoff_max_ms.max(model.backoff_base_ms)),
             stats: ClientStats::default(),
+            process,
         })
+    }
+
+    /// Add one to a counter of this pool and the process's.
+    fn count(&self, which: impl Fn(&ClientStats) -> &AtomicU64) {
+        which(&self.stats).fetch_add(1, Ordering::Relaxed);
+        which(self.process).fetch_add(1, Ordering::Relaxed);
     }
 
     /// Total requests the pool runs at once.
@@ -218,7 +266,7 @@ impl EndpointPool {
                 // Not a retry: the same attempt again, without the part the endpoint refused.
                 Attempt::Downgrade => continue,
                 Attempt::Misconfigured(detail) => {
-                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    self.count(|s| &s.failures);
                     return Err(Failure {
                         code: MISCONFIGURED.into(),
                         detail,
@@ -226,7 +274,7 @@ impl EndpointPool {
                     });
                 }
                 Attempt::Fatal(detail) => {
-                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    self.count(|s| &s.failures);
                     return Err(Failure {
                         code: codes::ENDPOINT_FAILED.into(),
                         detail,
@@ -243,14 +291,7 @@ impl EndpointPool {
                     if attempt == self.max_retries {
                         break;
                     }
-                    let counter = match kind {
-                        "429" => &self.stats.retries_429,
-                        "5xx" => &self.stats.retries_5xx,
-                        "timeout" => &self.stats.retries_timeout,
-                        "connect" => &self.stats.retries_connect,
-                        _ => &self.stats.retries_unparseable,
-                    };
-                    counter.fetch_add(1, Ordering::Relaxed);
+                    self.count(|s| s.retries(kind));
                     // Exponential backoff with full jitter; Retry-After wins when longer.
                     let cap = self
                         .backoff_base
@@ -277,7 +318,7 @@ impl EndpointPool {
                 }
             }
         }
-        self.stats.failures.fetch_add(1, Ordering::Relaxed);
+        self.count(|s| &s.failures);
         let code = if last_kind == "unparseable" {
             codes::UNPARSEABLE
         } else {
@@ -308,7 +349,7 @@ impl EndpointPool {
         sent_plain: bool,
         extract: &Extract<'_>,
     ) -> Attempt {
-        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        self.count(|s| &s.requests);
         let mut rb = self
             .http
             .post(&ep.url)

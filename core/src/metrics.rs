@@ -9,6 +9,8 @@ use std::sync::Mutex;
 
 use hdrhistogram::Histogram;
 
+use crate::client::ClientStats;
+
 macro_rules! metrics {
     ($($field:ident: $kind:literal $name:literal $help:literal;)*) => {
         /// Every counter and gauge of the process.
@@ -72,6 +74,14 @@ pub static METRICS: Metrics = Metrics {
     judge_failures: AtomicU64::new(0),
 };
 
+/// This process's requests to model endpoints for answers (generators, and `seedstream
+/// run`), summed over its jobs.
+pub static GENERATION_CLIENT: ClientStats = ClientStats::new();
+
+/// This process's requests to judge endpoints (validators, `seedstream run` and `score`),
+/// summed over its jobs.
+pub static JUDGE_CLIENT: ClientStats = ClientStats::new();
+
 /// Endpoint request latency (µs), for the summary's quantiles.
 static LATENCY: Mutex<Option<Histogram<u64>>> = Mutex::new(None);
 
@@ -89,10 +99,47 @@ pub fn observe_latency_us(us: u64) {
     let _ = h.record(us.max(1));
 }
 
+/// `<prefix>_requests_total` and `<prefix>_retries_total{kind=…}` of a client's counters.
+fn render_client(out: &mut String, prefix: &str, what: &str, s: &ClientStats) {
+    let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let _ = writeln!(
+        out,
+        "# HELP {prefix}_requests_total HTTP requests this process sent to {what}."
+    );
+    let _ = writeln!(out, "# TYPE {prefix}_requests_total counter");
+    let _ = writeln!(out, "{prefix}_requests_total {}", l(&s.requests));
+    let _ = writeln!(
+        out,
+        "# HELP {prefix}_retries_total Requests to {what} retried, by cause (5xx includes 408; unparseable: a reply with no usable content)."
+    );
+    let _ = writeln!(out, "# TYPE {prefix}_retries_total counter");
+    for (kind, a) in [
+        ("429", &s.retries_429),
+        ("5xx", &s.retries_5xx),
+        ("timeout", &s.retries_timeout),
+        ("connect", &s.retries_connect),
+        ("unparseable", &s.retries_unparseable),
+    ] {
+        let _ = writeln!(out, "{prefix}_retries_total{{kind=\"{kind}\"}} {}", l(a));
+    }
+}
+
 /// The text exposition of every metric.
 pub fn render() -> String {
     let mut out = String::with_capacity(4096);
     METRICS.render_into(&mut out);
+    render_client(
+        &mut out,
+        "seedstream_generator_endpoint",
+        "model endpoints for answers",
+        &GENERATION_CLIENT,
+    );
+    render_client(
+        &mut out,
+        "seedstream_validator_judge",
+        "judge endpoints",
+        &JUDGE_CLIENT,
+    );
     let name = "seedstream_generator_request_latency_seconds";
     let _ = writeln!(
         out,
@@ -143,5 +190,31 @@ mod tests {
         assert!(
             text.contains("seedstream_generator_request_latency_seconds{quantile=\"0.5\"} 0.25")
         );
+    }
+
+    #[test]
+    fn renders_each_roles_requests_and_retries_by_kind() {
+        inc(&JUDGE_CLIENT.retries_unparseable);
+        inc(&JUDGE_CLIENT.requests);
+        let text = render();
+        let value = |prefix: &str| -> u64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .unwrap_or_else(|| panic!("no {prefix} in {text}"))
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        assert!(value("seedstream_validator_judge_retries_total{kind=\"unparseable\"}") >= 1);
+        assert!(value("seedstream_validator_judge_requests_total ") >= 1);
+        for role in [
+            "seedstream_generator_endpoint",
+            "seedstream_validator_judge",
+        ] {
+            assert!(text.contains(&format!("# TYPE {role}_retries_total counter")));
+            for kind in ["429", "5xx", "timeout", "connect", "unparseable"] {
+                value(&format!("{role}_retries_total{{kind=\"{kind}\"}}"));
+            }
+        }
     }
 }

@@ -286,7 +286,7 @@ impl Judge {
     ) -> Judge {
         let (question, answer) = crate::question_answer(fields);
         Judge {
-            pool: EndpointPool::new(&spec.model_spec(), api_key),
+            pool: EndpointPool::for_judge(&spec.model_spec(), api_key),
             spec: spec.clone(),
             state,
             fields: fields.to_vec(),
