@@ -156,6 +156,28 @@ fn faults_are_retried_and_every_slot_is_accounted_once() {
     ] {
         assert!(ep[k].as_u64().unwrap() > 0, "no {k} counted: {ep}");
     }
+    // The report shows them: a table row and a summary line.
+    let o = Command::new(BIN)
+        .arg("report")
+        .arg(dir.join("faulty"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary = String::from_utf8_lossy(&o.stderr);
+    let line = format!(
+        "model endpoint: {} requests, retries: 429 {}, 5xx {}",
+        ep["requests"], ep["retries_429"], ep["retries_5xx"]
+    );
+    assert!(summary.contains(&line), "no {line:?} in {summary}");
+    let html = std::fs::read_to_string(dir.join("faulty/report.html")).unwrap();
+    assert!(html.contains("<h2>Requests and retries</h2>"), "{html}");
+    assert!(
+        html.contains(&format!(
+            "<tr><td>model endpoint</td><td class=num>{}</td>",
+            ep["requests"]
+        )),
+        "{html}"
+    );
     let stats = faulty.stats();
     assert!(
         stats["faults"]

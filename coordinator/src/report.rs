@@ -312,6 +312,51 @@ figure{{margin:0}}</style></head><body>",
         }),
     );
 
+    // What the model endpoint and the judge were asked, and what had to be retried (the
+    // manifest's counters; absent for the local model, and in cluster mode, where each
+    // process counts them on its /metrics).
+    let callers: Vec<(&str, &serde_json::Map<String, serde_json::Value>)> =
+        [("model endpoint", "endpoint"), ("LLM judge", "judge")]
+            .into_iter()
+            .filter_map(|(name, key)| match &manifest[key] {
+                serde_json::Value::Object(m) if m.contains_key("requests") => Some((name, m)),
+                _ => None,
+            })
+            .collect();
+    const COUNTERS: [(&str, &str); 8] = [
+        ("requests", "requests"),
+        ("retries_429", "429"),
+        ("retries_5xx", "5xx"),
+        ("retries_timeout", "timeout"),
+        ("retries_connect", "connect"),
+        ("retries_unparseable", "unparseable"),
+        ("failures", "failed"),
+        ("cache_hits", "cache hits"),
+    ];
+    let count = |m: &serde_json::Map<String, serde_json::Value>, k: &str| {
+        m.get(k).and_then(serde_json::Value::as_u64)
+    };
+    if !callers.is_empty() {
+        html.push_str("<h2>Requests and retries</h2><table><tr><th></th>");
+        for (_, head) in COUNTERS {
+            let _ = write!(html, "<th>{head}</th>");
+        }
+        html.push_str("</tr>");
+        for (name, m) in &callers {
+            let _ = write!(html, "<tr><td>{name}</td>");
+            for (k, _) in COUNTERS {
+                match count(m, k) {
+                    Some(v) => {
+                        let _ = write!(html, "<td class=num>{v}</td>");
+                    }
+                    None => html.push_str("<td></td>"),
+                }
+            }
+            html.push_str("</tr>");
+        }
+        html.push_str("</table>");
+    }
+
     html.push_str("<h2>Rejection reasons</h2>");
     if by_count.is_empty() {
         html.push_str("<p>No record was rejected.</p>");
@@ -420,6 +465,27 @@ figure{{margin:0}}</style></head><body>",
             summary,
             "mean scores of accepted records: {}",
             means.join(", ")
+        );
+    }
+    for (name, m) in &callers {
+        let retries: Vec<String> = COUNTERS[1..6]
+            .iter()
+            .filter_map(|(k, head)| {
+                count(m, k)
+                    .filter(|v| *v > 0)
+                    .map(|v| format!("{head} {v}"))
+            })
+            .collect();
+        let _ = writeln!(
+            summary,
+            "{name}: {} requests, retries: {}, {} failed",
+            count(m, "requests").unwrap_or(0),
+            if retries.is_empty() {
+                "none".to_string()
+            } else {
+                retries.join(", ")
+            },
+            count(m, "failures").unwrap_or(0)
         );
     }
     if d.is_object() {
