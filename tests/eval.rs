@@ -132,6 +132,19 @@ fn score_eval(set: &str, out: &Path) -> BTreeMap<String, (String, String)> {
         labels.len(),
         "every record is in one of the two files"
     );
+    // The records give their `context` (paragraphs of the documents), not a chunk index:
+    // each accepted one is still placed in the job chunk its context starts in, for the
+    // manifest's coverage.
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let placed: u64 = m["diversity"]["records_per_chunk"]["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(placed, m["counts"]["accepted"].as_u64().unwrap(), "{set}");
+    assert!(m["diversity"]["chunks_covered"].as_u64().unwrap() > 0);
     got
 }
 

@@ -30,6 +30,41 @@ use crate::diversity::Diversity;
 /// Records scored together (one embedding call for their texts).
 const BATCH: usize = 64;
 
+/// Characters (whitespace squashed) a context must start with to be placed in a job chunk.
+const CONTEXT_KEY_CHARS: usize = 40;
+
+/// The first [`CONTEXT_KEY_CHARS`] characters of `s` from its first non-space, runs of
+/// whitespace read as one space; `None` when `s` has fewer.
+fn context_key(s: &str) -> Option<String> {
+    let mut key = String::with_capacity(CONTEXT_KEY_CHARS * 2);
+    let mut n = 0;
+    for w in s.split_whitespace() {
+        for c in (if n == 0 { "" } else { " " }).chars().chain(w.chars()) {
+            if n == CONTEXT_KEY_CHARS {
+                return Some(key);
+            }
+            key.push(c);
+            n += 1;
+        }
+    }
+    (n == CONTEXT_KEY_CHARS).then_some(key)
+}
+
+/// Where the job's chunks' lines start, for placing a record's `context` in a chunk (the
+/// manifest's coverage): the key of every line start of every chunk, first chunk first.
+fn chunk_line_keys(job: &Job) -> HashMap<String, usize> {
+    let mut keys = HashMap::new();
+    for (i, c) in job.chunks.iter().enumerate() {
+        let starts = std::iter::once(0).chain(c.text.match_indices('\n').map(|(at, _)| at + 1));
+        for at in starts {
+            if let Some(k) = context_key(&c.text[at..]) {
+                keys.entry(k).or_insert(i);
+            }
+        }
+    }
+    keys
+}
+
 /// One input record, parsed.
 struct Item {
     line: usize,
@@ -210,6 +245,9 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
     };
     let mut dedup = DedupIndex::new(spec);
     let mut diversity = Diversity::new(job.chunks.len());
+    // A `context` drawn from the sources (it starts where a line of a chunk starts) counts
+    // toward that chunk's coverage; it is still scored against its own text.
+    let line_keys = chunk_line_keys(&job);
     let mut samples = AtomicFile::create(&out.join("samples.jsonl"))?;
     let mut rejected = AtomicFile::create(&out.join("rejected.jsonl"))?;
     // Prepared once per distinct chunk (a job chunk, or a record's context).
@@ -288,7 +326,11 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
                     .iter()
                     .filter_map(|f| it.fields.get(f).and_then(Value::as_str))
                     .collect();
-                diversity.add(&text.join("\n"), it.chunk, &emb);
+                let chunk = it.chunk.or_else(|| {
+                    let key = context_key(it.context.as_deref()?)?;
+                    line_keys.get(&key).copied()
+                });
+                diversity.add(&text.join("\n"), chunk, &emb);
             } else {
                 rejected_n += 1;
                 for r in &reasons {
@@ -352,4 +394,23 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
         manifest,
         out_dir: out.to_path_buf(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_context_key_is_its_first_characters_with_whitespace_squashed() {
+        let k = context_key("  Coral reefs cover\n less than  one percent of the ocean floor.")
+            .unwrap();
+        assert_eq!(k, "Coral reefs cover less than one percent ");
+        assert_eq!(k.chars().count(), CONTEXT_KEY_CHARS);
+        // The same words, wrapped differently, give the same key.
+        assert_eq!(
+            context_key("Coral reefs\ncover less than one percent of the ocean floor"),
+            Some(k)
+        );
+        assert_eq!(context_key("Too short to place."), None);
+    }
 }
