@@ -144,6 +144,7 @@ fn score_eval(set: &str, out: &Path) -> BTreeMap<String, (String, String)> {
         .map(|n| n.as_u64().unwrap())
         .sum();
     assert_eq!(placed, m["counts"]["accepted"].as_u64().unwrap(), "{set}");
+    assert_eq!(m["diversity"]["records_unplaced"], 0, "{set}");
     assert!(m["diversity"]["chunks_covered"].as_u64().unwrap() > 0);
     got
 }
@@ -239,10 +240,39 @@ fn report_renders_in_a_browser() {
             &format!("seed_examples: {}/", data.display()),
         );
     std::fs::write(dir.join("job.yaml"), job).unwrap();
-    score(&dir.join("job.yaml"), &data.join("records.jsonl"), &out);
+    // The labeled records, and one whose context is from no source of the job: it is
+    // scored against that context, and counted apart from the chunks.
+    let mut input = std::fs::read_to_string(data.join("records.jsonl")).unwrap();
+    input.push_str(
+        &serde_json::json!({
+            "id": "elsewhere",
+            "question": "How long does the Harbour Street ferry take to cross to the island?",
+            "answer": "The Harbour Street ferry takes about twelve minutes to cross from the north pier to the island.",
+            "context": "The Harbour Street ferry leaves the north pier every forty minutes. It takes about twelve minutes to cross to the island, and the last boat back leaves at eleven at night.",
+        })
+        .to_string(),
+    );
+    input.push('\n');
+    std::fs::write(dir.join("records.jsonl"), input).unwrap();
+    score(&dir.join("job.yaml"), &dir.join("records.jsonl"), &out);
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert!(
+        lines(&out.join("samples.jsonl"))
+            .iter()
+            .any(|r| r["id"] == "elsewhere"),
+        "the record from elsewhere was rejected"
+    );
+    assert_eq!(m["diversity"]["records_unplaced"], 1, "{}", m["diversity"]);
     let o = Command::new(BIN).arg("report").arg(&out).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let summary = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        summary.contains(
+            "accepted records with a context not found in the sources (not counted in coverage): 1"
+        ),
+        "{summary}"
+    );
     assert!(
         summary.contains("accepted") && summary.contains("rejections:"),
         "{summary}"

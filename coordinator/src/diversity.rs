@@ -24,6 +24,8 @@ pub struct Diversity {
     total_unigrams: u64,
     total_bigrams: u64,
     per_chunk: Vec<u64>,
+    /// Records with no known chunk (scored with a `context` not found in the sources).
+    unplaced: u64,
     embeddings: Vec<Vec<f32>>,
 }
 
@@ -49,8 +51,9 @@ impl Diversity {
     /// Count one accepted record: its text (task fields joined), its chunk if known, its
     /// embedding if semantic checks are on.
     pub fn add(&mut self, text: &str, chunk: Option<usize>, embedding: &[f32]) {
-        if let Some(c) = chunk.and_then(|c| self.per_chunk.get_mut(c)) {
-            *c += 1;
+        match chunk.and_then(|c| self.per_chunk.get_mut(c)) {
+            Some(c) => *c += 1,
+            None => self.unplaced += 1,
         }
         if self.records < NGRAM_RECORDS {
             let words: Vec<u64> = text
@@ -112,6 +115,7 @@ impl Diversity {
             "similarity_pairs": pairwise.map(|(_, n)| n).unwrap_or(0),
             "chunks": chunks,
             "chunks_covered": covered,
+            "records_unplaced": self.unplaced,
             "chunk_coverage": if chunks == 0 { Value::Null } else { json!(((covered as f64 / chunks as f64) * 10_000.0).round() / 10_000.0) },
             "records_per_chunk": {
                 "min": sorted.first().copied().unwrap_or(0),
@@ -158,6 +162,7 @@ mod tests {
         assert_eq!(r["chunks_covered"], 2);
         assert_eq!(r["chunk_coverage"], json!(0.5));
         assert_eq!(r["records_per_chunk"]["counts"], json!([2, 1, 0, 0]));
+        assert_eq!(r["records_unplaced"], 0);
         // Pairs: (a,a)=1, (a,b)=0, (a,b)=0 → 1/3.
         assert_eq!(r["mean_pairwise_similarity"], json!(0.3333));
         let even = {
@@ -167,5 +172,17 @@ mod tests {
             d.report()["records_per_chunk"]["gini"].clone()
         };
         assert_eq!(even, json!(0.0));
+    }
+
+    #[test]
+    fn a_record_with_no_known_chunk_is_counted_apart() {
+        let mut d = Diversity::new(2);
+        d.add("x y", Some(1), &[]);
+        d.add("z w", None, &[]);
+        let r = d.report();
+        assert_eq!(r["records"], 2);
+        assert_eq!(r["chunks_covered"], 1);
+        assert_eq!(r["records_unplaced"], 1);
+        assert_eq!(r["records_per_chunk"]["counts"], json!([0, 1]));
     }
 }

@@ -413,6 +413,12 @@ figure{{margin:0}}</style></head><body>",
             f(&d["records_per_chunk"]["min"]), f(&d["records_per_chunk"]["mean"]), f(&d["records_per_chunk"]["max"]),
             f(&d["records_per_chunk"]["gini"]),
         );
+        if let Some(n) = d["records_unplaced"].as_u64().filter(|n| *n > 0) {
+            let _ = write!(
+                html,
+                "<p class=detail>Accepted records with a context not found in the sources (not counted in coverage): {n}.</p>"
+            );
+        }
         let counts: Vec<u64> = d["records_per_chunk"]["counts"]
             .as_array()
             .into_iter()
@@ -494,6 +500,12 @@ figure{{margin:0}}</style></head><body>",
             "diversity: distinct-1 {}, distinct-2 {}, {} of {} chunks covered",
             d["distinct_1"], d["distinct_2"], d["chunks_covered"], d["chunks"]
         );
+        if let Some(n) = d["records_unplaced"].as_u64().filter(|n| *n > 0) {
+            let _ = writeln!(
+                summary,
+                "accepted records with a context not found in the sources (not counted in coverage): {n}"
+            );
+        }
     }
     Ok(Report {
         html,
