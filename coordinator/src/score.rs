@@ -246,8 +246,13 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
     let mut dedup = DedupIndex::new(spec);
     let mut diversity = Diversity::new(job.chunks.len());
     // A `context` drawn from the sources (it starts where a line of a chunk starts) counts
-    // toward that chunk's coverage; it is still scored against its own text.
-    let line_keys = chunk_line_keys(&job);
+    // toward that chunk's coverage; it is still scored against its own text. Only read
+    // when some record gives a context.
+    let line_keys = if items.iter().any(|it| it.context.is_some()) {
+        chunk_line_keys(&job)
+    } else {
+        HashMap::new()
+    };
     let mut samples = AtomicFile::create(&out.join("samples.jsonl"))?;
     let mut rejected = AtomicFile::create(&out.join("rejected.jsonl"))?;
     // Prepared once per distinct chunk (a job chunk, or a record's context).

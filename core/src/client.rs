@@ -86,8 +86,11 @@ impl ClientStats {
         }
     }
 
-    /// The counter of a retry's kind.
-    fn retries(&self, kind: &str) -> &AtomicU64 {
+    /// The kinds of retry, as [`ClientStats::retries`] takes them.
+    pub const RETRY_KINDS: [&'static str; 5] = ["429", "5xx", "timeout", "connect", "unparseable"];
+
+    /// The counter of a retry's kind (one of [`ClientStats::RETRY_KINDS`]).
+    pub fn retries(&self, kind: &str) -> &AtomicU64 {
         match kind {
             "429" => &self.retries_429,
             "5xx" => &self.retries_5xx,

@@ -113,14 +113,12 @@ fn render_client(out: &mut String, prefix: &str, what: &str, s: &ClientStats) {
         "# HELP {prefix}_retries_total Requests to {what} retried, by cause (5xx includes 408; unparseable: a reply with no usable content)."
     );
     let _ = writeln!(out, "# TYPE {prefix}_retries_total counter");
-    for (kind, a) in [
-        ("429", &s.retries_429),
-        ("5xx", &s.retries_5xx),
-        ("timeout", &s.retries_timeout),
-        ("connect", &s.retries_connect),
-        ("unparseable", &s.retries_unparseable),
-    ] {
-        let _ = writeln!(out, "{prefix}_retries_total{{kind=\"{kind}\"}} {}", l(a));
+    for kind in ClientStats::RETRY_KINDS {
+        let _ = writeln!(
+            out,
+            "{prefix}_retries_total{{kind=\"{kind}\"}} {}",
+            l(s.retries(kind))
+        );
     }
 }
 
