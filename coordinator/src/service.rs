@@ -123,6 +123,16 @@ impl Coordinator {
         let inner = &self.0;
         status.state = JobState::Running as i32;
         status.error.clear();
+        // A run decides every slot again (a resumed job's answered from the cache), so its
+        // progress counts from zero: a resumed job's last counts would make a watcher's
+        // first event say more than the next ones.
+        (
+            status.planned,
+            status.decided,
+            status.accepted,
+            status.rejected,
+            status.cached,
+        ) = (0, 0, 0, 0, 0);
         status.updated_unix_ms = now_ms();
         inner.shared.state().set_cancelled(&job.id, false).await?;
         inner.shared.state().put_status(&status).await?;
