@@ -212,6 +212,10 @@ struct CoordinatorArgs {
     /// job, the longest a request may take with its retries, at least 60 s).
     #[arg(long, env = "SEEDSTREAM_REDISPATCH_AFTER_MS")]
     redispatch_after_ms: Option<u64>,
+    /// Log what a job is waiting for when it decides no slot for this many seconds
+    /// (and again every as many seconds while it lasts; also on /metrics).
+    #[arg(long, env = "SEEDSTREAM_STALL_WARN_S", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    stall_warn_s: u64,
     #[command(flatten)]
     cluster: ClusterArgs,
 }
@@ -259,6 +263,10 @@ struct CoordinateArgs {
     /// longest a request may take with its retries, at least 60 s).
     #[arg(long, env = "SEEDSTREAM_REDISPATCH_AFTER_MS")]
     redispatch_after_ms: Option<u64>,
+    /// Log what a job is waiting for when it decides no slot for this many seconds
+    /// (and again every as many seconds while it lasts; also on /metrics).
+    #[arg(long, env = "SEEDSTREAM_STALL_WARN_S", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    stall_warn_s: u64,
     #[command(flatten)]
     cluster: ClusterArgs,
 }
@@ -294,6 +302,10 @@ struct RunArgs {
     /// No progress display.
     #[arg(long, short)]
     quiet: bool,
+    /// Log what a job is waiting for when it decides no slot for this many seconds
+    /// (and again every as many seconds while it lasts; also on /metrics).
+    #[arg(long, env = "SEEDSTREAM_STALL_WARN_S", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    stall_warn_s: u64,
 }
 
 fn main() -> ExitCode {
@@ -506,6 +518,7 @@ async fn coordinator(args: CoordinatorArgs) -> ExitCode {
             redis_prefix: args.cluster.redis_prefix.clone(),
             topics: args.cluster.topics(),
             redispatch_after: args.redispatch_after_ms.map(Duration::from_millis),
+            stall_warn: Duration::from_secs(args.stall_warn_s),
         },
         listen: args.listen,
         output_root: args.output_dir,
@@ -555,6 +568,7 @@ async fn coordinate(args: CoordinateArgs) -> ExitCode {
         redis_prefix: args.cluster.redis_prefix.clone(),
         topics: args.cluster.topics(),
         redispatch_after: args.redispatch_after_ms.map(Duration::from_millis),
+        stall_warn: Duration::from_secs(args.stall_warn_s),
     };
     let shared = match seedstream_coordinator::cluster::Shared::connect(&cfg).await {
         Ok(s) => s,
@@ -708,6 +722,7 @@ async fn run(args: RunArgs) -> ExitCode {
         quiet: args.quiet,
         cache_flush: Duration::from_millis(250),
         embed: embed_env(),
+        stall_warn: Duration::from_secs(args.stall_warn_s),
     };
     let cancel = shutdown_on_signal();
     match seedstream_coordinator::run(job.clone(), backend, opts, cancel).await {

@@ -31,6 +31,8 @@ pub(crate) fn init(command: &str) -> Telemetry {
         EnvFilter::try_from_env("SEEDSTREAM_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: logs read from a file or a pod's log have no escapes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_filter(fmt_filter);
     let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
         .ok()

@@ -850,3 +850,117 @@ fn failing_judge_rejects_with_a_reason_and_loses_nothing() {
         rejected.len() as u64
     );
 }
+
+/// A job on `bench/make_corpus.py`'s corpus (50 short documents) in `dir`.
+fn write_corpus_job(
+    dir: &Path,
+    name: &str,
+    target: u64,
+    url: &str,
+    concurrency: u32,
+) -> std::path::PathBuf {
+    let status = Command::new("python3")
+        .arg(repo().join("bench/make_corpus.py"))
+        .arg(dir)
+        .status()
+        .expect("python3 runs bench/make_corpus.py");
+    assert!(status.success());
+    let mut yaml = format!("name: {name}\nseed: 3\ntarget: {target}\nshard_size: 8\nsources:\n");
+    let mut docs: Vec<_> = std::fs::read_dir(dir.join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    docs.sort();
+    for d in docs {
+        yaml.push_str(&format!("  - path: {}\n", d.display()));
+    }
+    yaml.push_str(&format!(
+        "chunking: {{max_chars: 700, overlap_chars: 50}}\nseed_examples: {}\ntask: {{kind: qa, few_shot: 2}}\nmodel: {{backend: openai, endpoints: [\"{url}\"], name: seedstream-sim, concurrency: {concurrency}, timeout_ms: 30000}}\n",
+        dir.join("seeds.jsonl").display()
+    ));
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// A job whose second round is planned early (at the first round's halfway point) while
+/// the first round is still being published, and is larger than the window, finishes.
+/// Before the fix, the early round's shards took every window permit; their slots can
+/// only be decided after the first round's, whose last shards then could never be
+/// published: every task parked, nothing in flight, no error (the 1M-record hang,
+/// reproduced here at 6,000 records with a fifth of the answers off topic).
+#[test]
+fn a_large_early_round_does_not_starve_the_round_before_it() {
+    let sim = Sim::start(&["--bad-off-topic", "0.2"]);
+    let dir = tempdir("early-round");
+    let job = write_corpus_job(&dir, "early", 6000, &sim.url, 16);
+    let out = dir.join("out");
+    let mut child = Command::new(BIN)
+        .args(["run", "--quiet", "--stall-warn-s", "5"])
+        .arg(&job)
+        .arg("--out")
+        .arg(&out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(240);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the job hung: {} requests answered, {} in flight",
+                sim.requests(),
+                sim.stats()["in_flight"]
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    let m = manifest(&out);
+    assert_eq!(m["counts"]["accepted"], 6000);
+    assert!(
+        m["counts"]["rounds"].as_u64().unwrap() >= 2,
+        "the test needs an early second round"
+    );
+    // Round 1 was large enough to have filled the window (1,024 + 8 slots) on its own.
+    let round1 = lines(&out.join("samples.jsonl"))
+        .iter()
+        .chain(lines(&out.join("rejected.jsonl")).iter())
+        .filter(|r| r["provenance"]["round"] == 1)
+        .count();
+    assert!(round1 > 1032, "round 1 had only {round1} slots");
+    assert!(
+        !err.contains("no slot decided"),
+        "the watchdog fired: {err}"
+    );
+}
+
+/// A job that decides nothing for `--stall-warn-s` says what it waits for.
+#[test]
+fn a_stalled_job_says_what_it_waits_for() {
+    let sim = Sim::start(&["--latency-ms", "2500"]);
+    let dir = tempdir("stall");
+    let job = write_job(&dir, "stall", 4, "", "");
+    let o = run_job(&job, &dir.join("out"), &sim.url, &["--stall-warn-s", "1"]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.contains("no slot decided"))
+        .unwrap_or_else(|| panic!("no watchdog warning in: {err}"));
+    for field in [
+        "in_flight=",
+        "window_free=",
+        "round=0",
+        "next_slot=0",
+        "verdicts_waiting=",
+    ] {
+        assert!(line.contains(field), "{field} missing from: {line}");
+    }
+}

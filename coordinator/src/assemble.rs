@@ -91,6 +91,21 @@ pub struct Totals {
     pub diversity: serde_json::Value,
 }
 
+/// Where the assembler's canonical-order cursor stands.
+#[derive(Debug, Clone, Copy)]
+pub struct Waiting {
+    /// The round being decided.
+    pub round: u32,
+    /// The ordinal in that round of the next slot to decide.
+    pub next: u64,
+    /// Slots in that round.
+    pub round_slots: u64,
+    /// Rounds planned after it.
+    pub queued: usize,
+    /// Verdicts received for later slots, held until the next one arrives.
+    pub pending: usize,
+}
+
 /// Decides verdicts in canonical order and writes `samples.jsonl` and `rejected.jsonl`.
 pub struct Assembler {
     job: std::sync::Arc<Job>,
@@ -197,6 +212,17 @@ impl Assembler {
             }
         }
         out
+    }
+
+    /// Where canonical order stands (what the watchdog reports when nothing moves).
+    pub fn waiting(&self) -> Waiting {
+        Waiting {
+            round: self.round.round,
+            next: self.next,
+            round_slots: self.round.slots,
+            queued: self.queued.len(),
+            pending: self.pending.len(),
+        }
     }
 
     /// The counts at the halfway point of the last planned round, once (see

@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::assemble::Assembler;
-use crate::embedded::{drive, finish, Outcome};
+use crate::embedded::{drive, finish, Outcome, Pacing};
 use crate::progress::Progress;
 
 /// Passes on only the verdicts of one job (others are acknowledged and skipped).
@@ -60,6 +60,8 @@ pub struct ClusterConfig {
     /// one request with its retries, or a slow endpoint is asked twice). `None`: the
     /// job's own [`default_redispatch_after`].
     pub redispatch_after: Option<std::time::Duration>,
+    /// Say what a job is waiting for when it decides nothing for this long.
+    pub stall_warn: std::time::Duration,
 }
 
 /// The longest one request of `job` may take with its retries, at least a minute.
@@ -140,11 +142,14 @@ pub async fn run_job(
         &mut verdicts,
         &mut workers,
         &mut publishers,
-        4096,
-        Some(
-            cfg.redispatch_after
-                .unwrap_or_else(|| default_redispatch_after(&job)),
-        ),
+        Pacing {
+            window_slots: 4096,
+            redispatch_after: Some(
+                cfg.redispatch_after
+                    .unwrap_or_else(|| default_redispatch_after(&job)),
+            ),
+            stall_warn: cfg.stall_warn,
+        },
         Some(accepted_tx),
         &progress,
         &run_cancel,

@@ -24,7 +24,7 @@ use seedstream_core::state::{RedbState, StateStore};
 use seedstream_core::{Error, Result};
 use seedstream_generator::{Backend, Generator};
 use seedstream_validator::service::{validate_loop, JobScorer};
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
@@ -46,6 +46,8 @@ pub struct EmbeddedOptions {
     pub cache_flush: Duration,
     /// Where the local embedding model is cached; API keys a job may name.
     pub embed: seedstream_validator::semantic::EmbedEnv,
+    /// Say what the job is waiting for when no slot is decided for this long.
+    pub stall_warn: Duration,
 }
 
 impl Default for EmbeddedOptions {
@@ -56,8 +58,25 @@ impl Default for EmbeddedOptions {
             quiet: false,
             cache_flush: Duration::from_millis(250),
             embed: Default::default(),
+            stall_warn: DEFAULT_STALL_WARN,
         }
     }
+}
+
+/// How long a job may decide nothing before the watchdog says what it waits for.
+pub const DEFAULT_STALL_WARN: Duration = Duration::from_secs(60);
+
+/// How [`drive`] paces a job and watches it.
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
+    /// At most this many slots planned but not yet decided (the window).
+    pub window_slots: usize,
+    /// Re-publish the published, undecided shards after this long without a decision
+    /// (cluster mode: a consumer may have died holding them). `None`: never.
+    pub redispatch_after: Option<Duration>,
+    /// After this long without a decision, log what the job waits for (and again every
+    /// such period while it lasts); `/metrics` shows it too.
+    pub stall_warn: Duration,
 }
 
 /// How a run ended.
@@ -142,7 +161,11 @@ pub async fn run(
         display_stop.clone(),
     );
 
-    let window_slots = (4 * capacity).max(1024) + job.spec.shard_size as usize;
+    let pacing = Pacing {
+        window_slots: (4 * capacity).max(1024) + job.spec.shard_size as usize,
+        redispatch_after: None,
+        stall_warn: opts.stall_warn,
+    };
     let mut assembler = Assembler::new(job.clone(), &out_dir)?;
     let mut publishers: JoinSet<Result<()>> = JoinSet::new();
     let (result, planned, rounds) = drive(
@@ -152,8 +175,7 @@ pub async fn run(
         &mut verdict_rx,
         &mut workers,
         &mut publishers,
-        window_slots,
-        None,
+        pacing,
         None::<&inproc::InProcPublisher<Vec<u8>>>,
         &progress,
         &run_cancel,
@@ -237,6 +259,13 @@ pub fn finish(
 /// current ones are decided, until the target is met or the budget spent. `workers` are
 /// tasks of this process whose failure stops the job (none in cluster mode).
 /// Returns the outcome, the slots planned and the rounds.
+///
+/// Shards are published strictly in canonical order, rounds one after the other, each
+/// taking its window permits first. So the window always holds the earliest undecided
+/// slots, the ones the assembler needs next: a round planned early can never fill the
+/// window with slots that wait for an earlier round that could then not be published
+/// (the hang of a million-record job, whose early second round took every permit while
+/// half of the first round was still unpublished).
 #[allow(clippy::too_many_arguments)]
 pub async fn drive<P, C, A>(
     job: &Arc<Job>,
@@ -245,8 +274,7 @@ pub async fn drive<P, C, A>(
     verdict_rx: &mut C,
     workers: &mut JoinSet<(String, Result<()>)>,
     publishers: &mut JoinSet<Result<()>>,
-    window_slots: usize,
-    redispatch_after: Option<std::time::Duration>,
+    pacing: Pacing,
     accepted_tx: Option<&A>,
     progress: &Arc<Progress>,
     run_cancel: &CancellationToken,
@@ -261,11 +289,16 @@ where
     const MAX_SINKS: usize = 1024;
     let mut sinks: JoinSet<Result<()>> = JoinSet::new();
     let shard_size = job.spec.shard_size;
-    let window = Arc::new(Semaphore::new(window_slots));
+    let window = Arc::new(Semaphore::new(pacing.window_slots));
+    // How far publishing got, in canonical order (what a re-dispatch may send again).
+    let published = Arc::new(Published::default());
+    // Each round's publisher starts when the one before it has published its last shard.
+    let mut previous_round_published: Option<oneshot::Receiver<()>> = None;
+    let mut watchdog = Watchdog::default();
     let mut planned = 0u64;
     let mut rounds = 0u32;
     let result: Result<()> = async {
-        let plan_next = |assembler: &mut Assembler,
+        let mut plan_next = |assembler: &mut Assembler,
                          size: u64,
                          publishers: &mut JoinSet<Result<()>>,
                          planned: &mut u64,
@@ -276,7 +309,16 @@ where
             *planned += size;
             *rounds += 1;
             progress.planned.store(*planned, Ordering::Relaxed);
-            publishers.spawn(publish_round(job.id.clone(), round, shard_tx.clone(), window.clone(), run_cancel.clone()));
+            let (done_tx, done_rx) = oneshot::channel();
+            let after = previous_round_published.replace(done_rx);
+            publishers.spawn(publish_round(
+                job.id.clone(),
+                round,
+                shard_tx.clone(),
+                window.clone(),
+                RoundOrder { after, done: done_tx, published: published.clone() },
+                run_cancel.clone(),
+            ));
         };
         let mut last_progress = Instant::now();
         let mut attempt = 0u32;
@@ -320,6 +362,7 @@ where
                     }
                     if n > 0 {
                         last_progress = Instant::now();
+                        watchdog.progressed(&job.id);
                     }
                     if let Some(snap) = assembler.take_halfway() {
                         let size = early_round_size(job.spec.target, job.max_slots, planned, &snap);
@@ -342,13 +385,28 @@ where
                 Some(r) = sinks.join_next() => {
                     r.map_err(|e| Error::Bus(format!("accepted-record publisher: {e}")))??;
                 }
-                _ = tick.tick(), if redispatch_after.is_some() => {
+                _ = tick.tick() => {
+                    let stalled = last_progress.elapsed();
+                    let state = || WaitState {
+                        window_slots: pacing.window_slots,
+                        window_free: window.available_permits(),
+                        in_flight: planned - assembler.totals.decided,
+                        published: published.get(),
+                        assembler: assembler.waiting(),
+                        publishers: publishers.len(),
+                    };
+                    watchdog.check(&job.id, stalled, pacing.stall_warn, state);
                     // No slot decided for a while: some shard or candidate sits with a
-                    // consumer that died. Send the undecided shards again (answers are
-                    // cached, duplicates are ignored), keyed to land elsewhere.
-                    if last_progress.elapsed() >= redispatch_after.unwrap_or_default() && publishers.is_empty() {
+                    // consumer that died. Send the published, undecided shards again
+                    // (answers are cached, duplicates are ignored), keyed to land elsewhere.
+                    if pacing.redispatch_after.is_some_and(|after| stalled >= after) {
                         attempt += 1;
-                        let shards = assembler.undecided_shards();
+                        let upto = published.get();
+                        let shards: Vec<_> = assembler
+                            .undecided_shards()
+                            .into_iter()
+                            .filter(|(round, shard)| (round.round, *shard) < upto)
+                            .collect();
                         tracing::warn!(shards = shards.len(), attempt, "no progress: re-dispatching undecided shards");
                         for (round, shard) in shards {
                             let task = ShardTask { job_id: job.id.clone(), round: round.round, shard, slots: round.shard_len(shard), shard_size: round.shard_size, attempt };
@@ -366,17 +424,51 @@ where
         Ok(())
     }
     .await;
+    watchdog.progressed(&job.id);
     (result, planned, rounds)
 }
 
-/// Publish every shard of `round`, taking window permits first (backpressure).
+/// The next shard to publish, `(round, shard)`, as one atomic (round in the high half).
+#[derive(Debug, Default)]
+struct Published(std::sync::atomic::AtomicU64);
+
+impl Published {
+    fn set(&self, round: u32, shard: u32) {
+        self.0
+            .store(((round as u64) << 32) | shard as u64, Ordering::Release);
+    }
+    fn get(&self) -> (u32, u32) {
+        let v = self.0.load(Ordering::Acquire);
+        ((v >> 32) as u32, v as u32)
+    }
+}
+
+/// Where a round's publisher stands among the rounds: it starts after `after` fires (the
+/// previous round published everything, or its publisher ended) and fires `done` when it
+/// has published its own last shard.
+struct RoundOrder {
+    after: Option<oneshot::Receiver<()>>,
+    done: oneshot::Sender<()>,
+    published: Arc<Published>,
+}
+
+/// Publish every shard of `round` in order, taking window permits first (backpressure),
+/// once the rounds before it are published.
 async fn publish_round<P: Publisher<ShardTask>>(
     job_id: String,
     round: RoundPlan,
     tx: P,
     window: Arc<Semaphore>,
+    order: RoundOrder,
     cancel: CancellationToken,
 ) -> Result<()> {
+    if let Some(after) = order.after {
+        tokio::select! {
+            // An error (the earlier publisher ended without finishing) ends the job anyway.
+            _ = after => {}
+            _ = cancel.cancelled() => return Ok(()),
+        }
+    }
     for shard in 0..round.shards() {
         let slots = round.shard_len(shard);
         let permits = tokio::select! {
@@ -399,8 +491,85 @@ async fn publish_round<P: Publisher<ShardTask>>(
         tx.publish(&format!("{}/{}", round.round, shard), task)
             .instrument(span)
             .await?;
+        order.published.set(round.round, shard + 1);
     }
+    order.published.set(round.round + 1, 0);
+    let _ = order.done.send(());
     Ok(())
+}
+
+/// What a job that decides nothing is waiting for.
+#[derive(Debug)]
+struct WaitState {
+    window_slots: usize,
+    window_free: usize,
+    in_flight: u64,
+    published: (u32, u32),
+    assembler: crate::assemble::Waiting,
+    publishers: usize,
+}
+
+/// Says, once per `stall_warn` while a job decides nothing, what it is waiting for
+/// (log and `/metrics`), and when it moves again.
+#[derive(Debug, Default)]
+struct Watchdog {
+    /// When the last warning was given, as the stall's length then.
+    warned_at: Option<Duration>,
+}
+
+impl Watchdog {
+    fn check(
+        &mut self,
+        job_id: &str,
+        stalled: Duration,
+        stall_warn: Duration,
+        state: impl FnOnce() -> WaitState,
+    ) {
+        if stalled < stall_warn {
+            return;
+        }
+        if self.warned_at.is_some_and(|at| stalled < at + stall_warn) {
+            return;
+        }
+        if self.warned_at.is_none() {
+            METRICS.jobs_stalled.fetch_add(1, Ordering::Relaxed);
+        }
+        self.warned_at = Some(stalled);
+        let s = state();
+        let a = &s.assembler;
+        METRICS
+            .stalled_slots_in_flight
+            .store(s.in_flight, Ordering::Relaxed);
+        METRICS
+            .stalled_window_free_slots
+            .store(s.window_free as u64, Ordering::Relaxed);
+        tracing::warn!(
+            job_id,
+            stalled_s = stalled.as_secs(),
+            in_flight = s.in_flight,
+            window_free = s.window_free,
+            window_slots = s.window_slots,
+            round = a.round,
+            next_slot = a.next,
+            round_slots = a.round_slots,
+            rounds_queued = a.queued,
+            verdicts_waiting = a.pending,
+            published_through = %format!("{}/{}", s.published.0, s.published.1),
+            publishers = s.publishers,
+            "no slot decided: waiting for the verdict of the next slot in canonical order (round, next_slot)"
+        );
+    }
+
+    fn progressed(&mut self, job_id: &str) {
+        if let Some(at) = self.warned_at.take() {
+            METRICS.jobs_stalled.fetch_sub(1, Ordering::Relaxed);
+            tracing::info!(
+                job_id,
+                stalled_s = at.as_secs(),
+                "slots are being decided again"
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -408,6 +577,24 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    fn first(published: &Arc<Published>) -> RoundOrder {
+        RoundOrder {
+            after: None,
+            done: oneshot::channel().0,
+            published: published.clone(),
+        }
+    }
+
+    async fn drain(rx: &mut impl Consumer<ShardTask>) -> Vec<ShardTask> {
+        let mut got = Vec::new();
+        while let Ok(Ok(Some(d))) =
+            tokio::time::timeout(Duration::from_millis(100), rx.recv()).await
+        {
+            got.push(d.ack());
+        }
+        got
+    }
 
     /// Bounded everything (DESIGN.md invariant 6): the planner never runs more than the
     /// window ahead of the assembler, however fast shards are consumed.
@@ -421,31 +608,131 @@ mod tests {
             shard_size: 4,
         };
         let cancel = CancellationToken::new();
+        let published = Arc::new(Published::default());
         let publisher = tokio::spawn(publish_round(
             "j".into(),
             round,
             tx,
             window.clone(),
+            first(&published),
             cancel.clone(),
         ));
-        let mut got = Vec::new();
-        while let Ok(Ok(Some(d))) =
-            tokio::time::timeout(Duration::from_millis(100), rx.recv()).await
-        {
-            got.push(d.ack());
-        }
+        let mut got = drain(&mut rx).await;
         // 10 permits, 4 slots a shard: two shards (8 slots), the third would need 12.
         assert_eq!(got.len(), 2, "published past the window");
+        assert_eq!(published.get(), (0, 2));
         // The assembler decides 8 slots: permits come back, the planner moves on.
         window.add_permits(8);
-        while let Ok(Ok(Some(d))) =
-            tokio::time::timeout(Duration::from_millis(100), rx.recv()).await
-        {
-            got.push(d.ack());
-        }
+        got.extend(drain(&mut rx).await);
         assert_eq!(got.len(), 4);
+        assert_eq!(published.get(), (0, 4));
         assert!(!publisher.is_finished());
         cancel.cancel();
         publisher.await.unwrap().unwrap();
+    }
+
+    /// A round planned early (at the halfway point of the one before) publishes nothing
+    /// until every shard of the rounds before it is out: otherwise its slots, which the
+    /// assembler can only decide after the earlier round's, could take the whole window
+    /// and leave the earlier round's last shards unpublished forever (the 1M-record hang).
+    #[tokio::test]
+    async fn a_round_planned_early_waits_for_the_rounds_before_it() {
+        let window = Arc::new(Semaphore::new(8));
+        let (tx, mut rx) = inproc::topic::<ShardTask>(1000);
+        let cancel = CancellationToken::new();
+        let published = Arc::new(Published::default());
+        let (done0, after1) = oneshot::channel();
+        let r0 = RoundPlan {
+            round: 0,
+            slots: 20,
+            shard_size: 4,
+        };
+        let r1 = RoundPlan {
+            round: 1,
+            slots: 40,
+            shard_size: 4,
+        };
+        let p0 = tokio::spawn(publish_round(
+            "j".into(),
+            r0,
+            tx.clone(),
+            window.clone(),
+            RoundOrder {
+                after: None,
+                done: done0,
+                published: published.clone(),
+            },
+            cancel.clone(),
+        ));
+        let p1 = tokio::spawn(publish_round(
+            "j".into(),
+            r1,
+            tx,
+            window.clone(),
+            RoundOrder {
+                after: Some(after1),
+                done: oneshot::channel().0,
+                published: published.clone(),
+            },
+            cancel.clone(),
+        ));
+        // Decide what is published, one shard at a time, as an assembler would (round 1's
+        // slots only once round 0 is all decided).
+        let mut order = Vec::new();
+        for _ in 0..15 {
+            let got = drain(&mut rx).await;
+            if got.is_empty() {
+                break;
+            }
+            for t in &got {
+                order.push((t.round, t.shard));
+            }
+            window.add_permits(got.iter().map(|t| t.slots as usize).sum());
+        }
+        let want: Vec<(u32, u32)> = (0..5)
+            .map(|s| (0, s))
+            .chain((0..10).map(|s| (1, s)))
+            .collect();
+        assert_eq!(order, want, "shards out of canonical order");
+        assert_eq!(published.get(), (2, 0));
+        p0.await.unwrap().unwrap();
+        p1.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn the_watchdog_warns_once_per_period_and_clears_its_gauge() {
+        let mut w = Watchdog::default();
+        let state = || WaitState {
+            window_slots: 10,
+            window_free: 0,
+            in_flight: 10,
+            published: (0, 3),
+            assembler: crate::assemble::Waiting {
+                round: 0,
+                next: 2,
+                round_slots: 12,
+                queued: 0,
+                pending: 7,
+            },
+            publishers: 1,
+        };
+        let warn = Duration::from_secs(60);
+        let before = METRICS.jobs_stalled.load(Ordering::Relaxed);
+        let mut asked = 0;
+        let mut count = |s: u64| {
+            w.check("j", Duration::from_secs(s), warn, || {
+                asked += 1;
+                state()
+            })
+        };
+        count(59);
+        count(60);
+        count(90);
+        count(121);
+        assert_eq!(asked, 2, "a warning at 60 s and at 120 s, none between");
+        assert_eq!(METRICS.jobs_stalled.load(Ordering::Relaxed), before + 1);
+        w.progressed("j");
+        assert_eq!(METRICS.jobs_stalled.load(Ordering::Relaxed), before);
+        assert!(w.warned_at.is_none());
     }
 }

@@ -39,6 +39,9 @@ metrics! {
     jobs_cancelled: "counter" "seedstream_coordinator_jobs_cancelled_total" "Jobs cancelled.";
     slots_decided: "counter" "seedstream_coordinator_slots_decided_total" "Slots decided (accepted or rejected), in canonical order.";
     records_accepted: "counter" "seedstream_coordinator_records_accepted_total" "Records accepted into datasets.";
+    jobs_stalled: "gauge" "seedstream_coordinator_jobs_stalled" "Jobs that have decided no slot for longer than the stall warning time (--stall-warn-s).";
+    stalled_slots_in_flight: "gauge" "seedstream_coordinator_stalled_slots_in_flight" "Slots planned but not decided, of the job the watchdog last warned about.";
+    stalled_window_free_slots: "gauge" "seedstream_coordinator_stalled_window_free_slots" "Free window permits (slots the planner may still publish), of the job the watchdog last warned about.";
     shards_received: "counter" "seedstream_generator_shards_total" "Shard tasks received by this generator.";
     shards_dropped: "counter" "seedstream_generator_shards_dropped_total" "Shard tasks skipped because their job was cancelled or unknown.";
     slots_answered_cache: "counter" "seedstream_generator_cache_hits_total" "Slots answered from the response cache.";
@@ -61,6 +64,9 @@ pub static METRICS: Metrics = Metrics {
     jobs_cancelled: AtomicU64::new(0),
     slots_decided: AtomicU64::new(0),
     records_accepted: AtomicU64::new(0),
+    jobs_stalled: AtomicU64::new(0),
+    stalled_slots_in_flight: AtomicU64::new(0),
+    stalled_window_free_slots: AtomicU64::new(0),
     shards_received: AtomicU64::new(0),
     shards_dropped: AtomicU64::new(0),
     slots_answered_cache: AtomicU64::new(0),
