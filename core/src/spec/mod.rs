@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub mod flow;
+
 use crate::chunk::{chunk_document, Chunk};
 use crate::error::{Error, Result};
 
