@@ -96,6 +96,7 @@ const KIND_SALT: u64 = 0x6b69_6e64_0000_0001;
 const SAMPLE_SALT: u64 = 0x7361_6d70_0000_0002;
 const ANCHOR_SALT: u64 = 0x616e_6368_0000_0003;
 const EXTRA_SALT: u64 = 0x6578_7472_0000_0004;
+const TYPED_SALT: u64 = 0x7e9e_d5a1_f1e1_d500;
 
 /// The bad-sample kind drawn for a request with this `seed` (its `seed` field): one
 /// uniform draw from the seed, compared with the cumulative rates in the order of
@@ -132,6 +133,127 @@ pub fn sample(chunk: &str, fields: &[String], seed: u64, rates: &BadRates) -> Ma
     with_parsed(chunk, chunk_key, |doc| {
         sample_doc(doc, chunk_key, fields, seed, rates)
     })
+}
+
+/// The record for a `response_format` schema with fields that are not all strings
+/// (`props`: each property's name and schema, in order). String fields are filled as
+/// [`sample`] fills them; the others by their schema, from the chunk and the seed alone:
+/// an `enum` value, a number (the chunk's first, or a small one), a boolean, a list of
+/// grounded sentences within `minItems..=maxItems` (default 1 to 3), or a dialogue of
+/// `minItems` messages (user questions, assistant answers). An unknown schema gets `null`.
+pub(crate) fn sample_typed(
+    chunk: &str,
+    props: &[(String, Value)],
+    seed: u64,
+    rates: &BadRates,
+) -> Map<String, Value> {
+    let strings: Vec<String> = props
+        .iter()
+        .filter(|(_, s)| is_plain_string(s))
+        .map(|(n, _)| n.clone())
+        .collect();
+    let mut text = if strings.is_empty() {
+        Map::new()
+    } else {
+        sample(chunk, &strings, seed, rates)
+    };
+    let chunk_key = fnv1a(chunk.as_bytes());
+    let mut out = Map::new();
+    for (name, schema) in props {
+        let mut rng = Rng::new(chunk_key ^ mix64(seed ^ TYPED_SALT) ^ fnv1a(name.as_bytes()));
+        let v = match text.remove(name) {
+            Some(v) => v,
+            None => typed_value(
+                chunk,
+                schema,
+                seed ^ fnv1a(name.as_bytes()),
+                rates,
+                &mut rng,
+            ),
+        };
+        out.insert(name.clone(), v);
+    }
+    out
+}
+
+fn is_plain_string(schema: &Value) -> bool {
+    schema
+        .get("type")
+        .and_then(Value::as_str)
+        .is_none_or(|t| t == "string")
+        && schema.get("enum").is_none()
+}
+
+fn typed_value(chunk: &str, schema: &Value, seed: u64, rates: &BadRates, rng: &mut Rng) -> Value {
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        return if values.is_empty() {
+            Value::Null
+        } else {
+            rng.pick(values).clone()
+        };
+    }
+    let count = |key: &str| schema.get(key).and_then(Value::as_u64).map(|n| n as usize);
+    // One grounded sentence: the answer of a sample with other seeds.
+    let sentence = |seed: u64| -> (String, String) {
+        let m = sample(chunk, &["question".into(), "answer".into()], seed, rates);
+        let get = |k: &str| {
+            m.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        (get("question"), get("answer"))
+    };
+    match schema.get("type").and_then(Value::as_str) {
+        Some("string") => Value::String(sentence(seed).1),
+        Some("integer") => {
+            let n = numbers_in(chunk)
+                .iter()
+                .find_map(|n| n.replace(',', "").parse::<i64>().ok())
+                .unwrap_or(rng.range(1, 9) as i64);
+            Value::from(n)
+        }
+        Some("number") => {
+            let n = numbers_in(chunk)
+                .iter()
+                .find_map(|n| n.replace(',', "").parse::<f64>().ok())
+                .unwrap_or(rng.range(1, 9) as f64);
+            serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)
+        }
+        Some("boolean") => Value::Bool(rng.chance(0.5)),
+        Some("array") => {
+            let items = schema.get("items").unwrap_or(&Value::Null);
+            let is_message = items
+                .pointer("/properties/role")
+                .is_some_and(|_| items.pointer("/properties/content").is_some());
+            if is_message {
+                let n = count("minItems").unwrap_or(2).max(1);
+                let mut turns = Vec::with_capacity(n);
+                for t in 0..n.div_ceil(2) {
+                    let (q, a) = sentence(seed ^ mix64(t as u64 + 1));
+                    turns.push(serde_json::json!({"role": "user", "content": q}));
+                    turns.push(serde_json::json!({"role": "assistant", "content": a}));
+                }
+                turns.truncate(n);
+                return Value::Array(turns);
+            }
+            let min = count("minItems").unwrap_or(1);
+            let max = count("maxItems").unwrap_or(3).max(min);
+            let n = rng.range(min, max);
+            let list = (0..n)
+                .map(|i| {
+                    let seed = seed ^ mix64(i as u64 + 1);
+                    if is_plain_string(items) {
+                        Value::String(sentence(seed).1)
+                    } else {
+                        typed_value(chunk, items, seed, rates, &mut Rng::new(seed))
+                    }
+                })
+                .collect();
+            Value::Array(list)
+        }
+        _ => Value::Null,
+    }
 }
 
 fn sample_doc(
@@ -1309,6 +1431,56 @@ rising by 12 metres and fish stocks returning.";
         assert_eq!(
             numbers_in("1,234.50 and 007 and 3.0% in 2019."),
             vec!["1234.5", "7", "3", "2019"]
+        );
+    }
+
+    /// Any record schema (as the flow engine asks for it) gets a reply that fits it, the
+    /// same for the same seed; string fields are what the plain sampler writes.
+    #[test]
+    fn any_schema_is_answered_with_values_of_its_types() {
+        use seedstream_core::spec::flow::{check_object, object_schema, parse_fields};
+        let yaml = "question: {type: string, role: question}
+answer: {type: string, role: claim}
+facts: {type: list, items: string, min_items: 2, max_items: 4}
+label: {type: enum, values: [fraud, chargeback, legit], role: label}
+n: {type: integer}
+share: {type: number}
+ok: {type: boolean}
+tags: {type: list, items: {type: enum, values: [a, b]}, max_items: 2}
+dialogue: {type: messages, turns: 3}";
+        let map: Map<String, Value> = serde_yaml::from_str(yaml).unwrap();
+        let fields = parse_fields("task.record", &map).unwrap();
+        let schema = object_schema(&fields);
+        let props: Vec<(String, Value)> = fields
+            .iter()
+            .map(|f| (f.name.clone(), schema["properties"][&f.name].clone()))
+            .collect();
+        let (mut labels, mut lengths) = (
+            std::collections::BTreeSet::new(),
+            std::collections::BTreeSet::new(),
+        );
+        for seed in 0..60 {
+            let m = sample_typed(CHUNK, &props, seed, &BadRates::default());
+            check_object(&fields, &m).unwrap_or_else(|e| panic!("seed {seed}: {e}: {m:?}"));
+            assert_eq!(m, sample_typed(CHUNK, &props, seed, &BadRates::default()));
+            let plain = sample(CHUNK, &qa_fields(), seed, &BadRates::default());
+            assert_eq!(m["question"], plain["question"]);
+            assert_eq!(m["answer"], plain["answer"]);
+            let keys: Vec<_> = m.keys().cloned().collect();
+            let want: Vec<_> = fields.iter().map(|f| f.name.clone()).collect();
+            assert_eq!(keys, want, "fields in schema order");
+            labels.insert(m["label"].as_str().unwrap().to_string());
+            lengths.insert(m["facts"].as_array().unwrap().len());
+            for fact in m["facts"].as_array().unwrap() {
+                let words = fact.as_str().unwrap().split_whitespace().count();
+                assert!(words >= 4, "a fact is a sentence: {fact}");
+            }
+        }
+        assert_eq!(labels.len(), 3, "every enum value is drawn: {labels:?}");
+        assert_eq!(
+            lengths,
+            [2, 3, 4].into_iter().collect(),
+            "list lengths within bounds"
         );
     }
 }

@@ -33,7 +33,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::rng::{fnv1a, mix64, Rng};
-use crate::sample::{effective_kind, sample, BadRates};
+use crate::sample::{effective_kind, sample, sample_typed, BadRates};
 
 /// The `Server` header of every reply: nobody should mistake this for a model.
 pub const SERVER_HEADER: &str = "seedstream-sim (SIMULATED endpoint)";
@@ -370,6 +370,8 @@ struct ChatRequest {
     /// A judge request's (question, answer) blocks.
     judge: Option<(Option<String>, String)>,
     fields: Vec<String>,
+    /// The schema's properties (name, schema) when some are not plain strings.
+    typed: Option<Vec<(String, Value)>>,
     seed: u64,
     model: Option<String>,
     prompt_words: usize,
@@ -407,12 +409,21 @@ fn parse_request(req: &Value) -> Result<ChatRequest, String> {
             .ok_or_else(|| format!("seed: expected an integer, found {v}"))?,
     };
     let fields = schema_fields(req).unwrap_or_else(|| vec!["question".into(), "answer".into()]);
+    let typed = schema_properties(req, &fields).filter(|p| {
+        p.iter().any(|(_, s)| {
+            s.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t != "string")
+                || s.get("enum").is_some()
+        })
+    });
     let judge = block(&text, "answer")
         .map(|a| (block(&text, "question").map(str::to_string), a.to_string()));
     Ok(ChatRequest {
         chunk,
         judge,
         fields,
+        typed,
         seed,
         model: req.get("model").and_then(Value::as_str).map(str::to_string),
         prompt_words: messages
@@ -469,6 +480,19 @@ fn schema_fields(req: &Value) -> Option<Vec<String>> {
         .cloned()
         .collect();
     (!props.is_empty()).then_some(props)
+}
+
+/// Each of `fields`' schema in `response_format.json_schema.schema.properties`.
+fn schema_properties(req: &Value, fields: &[String]) -> Option<Vec<(String, Value)>> {
+    let props = req
+        .pointer("/response_format/json_schema/schema/properties")?
+        .as_object()?;
+    Some(
+        fields
+            .iter()
+            .map(|f| (f.clone(), props.get(f).cloned().unwrap_or(Value::Null)))
+            .collect(),
+    )
 }
 
 fn body_key(body: &[u8]) -> u64 {
@@ -587,8 +611,11 @@ async fn chat(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     let content = if let Some((question, answer)) = &parsed.judge {
         crate::judge::reply(&parsed.chunk, question.as_deref(), answer, key)
     } else {
-        let record = sample(&parsed.chunk, &parsed.fields, parsed.seed, &sim.rates);
-        let object = serde_json::to_string(&record).expect("a map of strings serialises");
+        let record = match &parsed.typed {
+            Some(props) => sample_typed(&parsed.chunk, props, parsed.seed, &sim.rates),
+            None => sample(&parsed.chunk, &parsed.fields, parsed.seed, &sim.rates),
+        };
+        let object = serde_json::to_string(&record).expect("a JSON map serialises");
         let mut prose_rng =
             Rng::new(fnv1a(parsed.chunk.as_bytes()) ^ mix64(parsed.seed ^ PROSE_SALT));
         if prose_rng.chance(sim.args.prose_rate) {
@@ -784,6 +811,17 @@ mod tests {
         assert_eq!(p.fields, vec!["question", "answer"]);
         assert_eq!(p.seed, 42);
         assert_eq!(p.model.as_deref(), Some("m"));
+        assert!(p.typed.is_none(), "string fields: the plain sampler");
+        let mut typed = req.clone();
+        typed["response_format"]["json_schema"]["schema"]["properties"]["answer"] =
+            json!({"type": "array", "items": {"type": "string"}});
+        let p = parse_request(&typed).unwrap();
+        let props = p.typed.expect("a list field: the typed sampler");
+        assert_eq!(
+            props[0],
+            ("question".to_string(), json!({"type": "string"}))
+        );
+        assert_eq!(props[1].1["type"], "array");
         let p =
             parse_request(&json!({"messages": [{"role": "user", "content": " whole message "}]}))
                 .unwrap();
