@@ -302,6 +302,10 @@ struct RunArgs {
     /// No progress display.
     #[arg(long, short)]
     quiet: bool,
+    /// Check the job, print the first slot's request (system and user messages, the
+    /// response_format) and exit, without calling a model or writing anything.
+    #[arg(long)]
+    dry_run: bool,
     /// Log what a job is waiting for when it decides no slot for this many seconds
     /// (and again every as many seconds while it lasts; also on /metrics).
     #[arg(long, env = "SEEDSTREAM_STALL_WARN_S", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
@@ -535,6 +539,47 @@ async fn coordinator(args: CoordinatorArgs) -> ExitCode {
     .await
 }
 
+/// `seedstream run --dry-run`: the first slot's request as it would be sent.
+fn dry_run(job: &Job) -> ExitCode {
+    use seedstream_core::plan::{plan_slot, RoundPlan};
+    let round = RoundPlan {
+        round: 0,
+        slots: job.spec.target,
+        shard_size: job.spec.shard_size,
+    };
+    let plan = plan_slot(job, &round, 0, 0);
+    let req = match seedstream_core::prompt::PromptBuilder::new(job).request(job, &plan) {
+        Ok(r) => r,
+        Err(e) => return fail(&Error::bad_input(&job.file, "task.template", e)),
+    };
+    let chunk = &job.chunks[plan.chunk];
+    let few_shot: Vec<&str> = plan
+        .few_shot
+        .iter()
+        .map(|&i| job.seed_examples[i].id.as_str())
+        .collect();
+    println!(
+        "dry run of {}: the first slot (round 0, shard 0, slot 0) of {} planned; nothing is sent or written",
+        job.id, job.spec.target
+    );
+    println!(
+        "chunk {} of {}, few-shot examples {:?}, seed {}",
+        chunk.index, job.sources[chunk.doc as usize].path, few_shot, plan.seed
+    );
+    println!(
+        "model {} (temperature {}, top_p {}, max_tokens {})",
+        req.model, req.temperature, req.top_p, req.max_tokens
+    );
+    for m in &req.messages {
+        println!("\n--- {} ---\n{}", m.role, m.content);
+    }
+    println!(
+        "\n--- response_format ---\n{}",
+        serde_json::to_string_pretty(&req.response_format).expect("JSON serialises")
+    );
+    ExitCode::SUCCESS
+}
+
 /// "rejections: code n, …" from a manifest's counts (nothing when there are none).
 fn print_rejections(counts: &serde_json::Value) {
     if let Some(reasons) = counts["by_reason"].as_object().filter(|r| !r.is_empty()) {
@@ -675,6 +720,9 @@ async fn run(args: RunArgs) -> ExitCode {
         Ok(j) => j,
         Err(code) => return code,
     };
+    if args.dry_run {
+        return dry_run(&job);
+    }
     let model = &job.spec.model;
     let backend = match model.backend {
         BackendKind::Openai => {

@@ -964,3 +964,27 @@ fn a_stalled_job_says_what_it_waits_for() {
         assert!(line.contains(field), "{field} missing from: {line}");
     }
 }
+
+/// `run --dry-run` prints the first slot's request and sends and writes nothing.
+#[test]
+fn dry_run_prints_the_first_request_and_writes_nothing() {
+    let dir = tempdir("dry-run");
+    // The job's endpoint does not answer: a dry run never calls it.
+    let job = write_job(&dir, "dry", 10, "", "");
+    let out = dir.join("out");
+    let o = run_plain(&job, &out, &["--dry-run"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for want in [
+        "round 0, shard 0, slot 0",
+        "--- system ---",
+        "--- user ---",
+        "<document>",
+        "--- response_format ---",
+        "\"json_schema\"",
+        "model seedstream-sim",
+    ] {
+        assert!(text.contains(want), "{want} missing from: {text}");
+    }
+    assert!(!out.exists(), "a dry run wrote {}", out.display());
+}
