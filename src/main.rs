@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use seedstream_coordinator::embedded::{EmbeddedOptions, Status};
 use seedstream_core::client::EndpointPool;
 use seedstream_core::spec::{Backend as BackendKind, Job, Overrides};
 use seedstream_core::Error;
 use seedstream_generator::Backend;
+use seedstream_pipeline::{EmbeddedOptions, Status};
 use tokio_util::sync::CancellationToken;
 
 mod telemetry;
@@ -368,7 +368,7 @@ async fn command(command: Command) -> ExitCode {
             Command::Coordinator(args) => coordinator(args).await,
             Command::Score(args) => score(args).await,
             Command::Report(args) => {
-                match seedstream_coordinator::report::write(&args.dir, args.out) {
+                match seedstream_pipeline::report::write(&args.dir, args.out) {
                     Ok((r, path)) => {
                         eprint!("{}", r.summary);
                         eprintln!("wrote {} ({} charts)", path.display(), r.charts);
@@ -659,7 +659,7 @@ async fn score(args: ScoreArgs) -> ExitCode {
     let lexical_only = job.spec.validate.semantic.backend
         == seedstream_core::spec::EmbedBackend::None
         && job.spec.validate.judge.is_off();
-    match seedstream_coordinator::score::run(job, &args.input, &args.out, &embed_env()).await {
+    match seedstream_pipeline::score::run(job, &args.input, &args.out, &embed_env()).await {
         Ok(o) => {
             let c = &o.manifest["counts"];
             eprintln!(
@@ -773,7 +773,7 @@ async fn run(args: RunArgs) -> ExitCode {
         stall_warn: Duration::from_secs(args.stall_warn_s),
     };
     let cancel = shutdown_on_signal();
-    match seedstream_coordinator::run(job.clone(), backend, opts, cancel).await {
+    match seedstream_pipeline::run(job.clone(), backend, opts, cancel).await {
         Ok(o) => {
             let c = &o.manifest["counts"];
             eprintln!(

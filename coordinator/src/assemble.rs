@@ -12,12 +12,12 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use hdrhistogram::Histogram;
+use seedstream_core::dedup::{scope_key, DedupIndex, Signature};
 use seedstream_core::messages::Verdict;
 use seedstream_core::plan::{plan_slot, HalfwaySnapshot, RoundPlan, SlotKey};
 use seedstream_core::record::{codes, Reason};
 use seedstream_core::spec::Job;
 use seedstream_core::{Error, Result};
-use seedstream_validator::{scope_key, DedupIndex, Signature};
 use serde_json::{json, Map, Value};
 
 /// A file written under a temporary name and renamed into place when complete, so an

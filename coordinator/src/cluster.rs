@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::assemble::Assembler;
-use crate::embedded::{drive, finish, Outcome, Pacing};
+use crate::drive::{drive, finish, Outcome, Pacing};
 use crate::progress::Progress;
 
 /// Passes on only the verdicts of one job (others are acknowledged and skipped).

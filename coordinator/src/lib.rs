@@ -1,7 +1,7 @@
 //! seedstream coordinator: plans a job, tracks it, and assembles the dataset.
 //!
-//! - [`embedded`]: the whole pipeline in one process (`seedstream run`): planner,
-//!   generators, validators and the assembler as tasks over the in-process bus
+//! - [`drive`]: the loop every job runs, whatever the bus: rounds, the window,
+//!   canonical-order decisions, the watchdog; the dataset written at the end
 //! - [`assemble`]: the assembler: canonical-order decisions (near-duplicates, target)
 //!   and the dataset files
 //! - [`cluster`]: one job driven over Kafka, with generators and validators elsewhere
@@ -9,19 +9,18 @@
 //! - [`service`]: the `seedstream coordinator` process (gRPC JobService, jobs in Redis)
 //! - [`diversity`]: dataset-level diversity metrics for the manifest
 //! - [`manifest`]: the dataset's manifest
-//! - [`report`]: `seedstream report`, an HTML page with charts and a terminal summary
-//! - [`score`]: `seedstream score`, checking a dataset made elsewhere
 //! - [`progress`]: progress bar / periodic lines
+//!
+//! The embedded pipeline (`seedstream run`), `score` and `report` live in
+//! `seedstream-pipeline`: this crate links no generator or validator.
 
 pub mod assemble;
 pub mod client;
 pub mod cluster;
 pub mod diversity;
-pub mod embedded;
+pub mod drive;
 pub mod manifest;
 pub mod progress;
-pub mod report;
-pub mod score;
 pub mod service;
 
-pub use embedded::{run, EmbeddedOptions, Outcome};
+pub use drive::{Outcome, Status};

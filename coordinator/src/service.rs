@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::cluster::{run_job, ClusterConfig, Shared};
-use crate::embedded::Status as EndStatus;
+use crate::drive::Status as EndStatus;
 use crate::progress::Progress;
 
 /// Configuration of the coordinator process.

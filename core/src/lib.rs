@@ -17,6 +17,7 @@
 pub mod bus;
 pub mod chunk;
 pub mod client;
+pub mod dedup;
 pub mod embed;
 pub mod error;
 pub mod kafka;

@@ -32,7 +32,7 @@
 //! - `text.rs`: tokeniser, stopwords, stemmer, number normalisation, portable hashes
 //! - `pii.rs`: personal-data detectors, Luhn, masking
 //! - `signature.rs`: exact hash and MinHash
-//! - `dedup.rs`: [`DedupIndex`] with LSH banding (MinHash, and random hyperplanes for
+//! - `seedstream_core::dedup` (re-exported): [`DedupIndex`] with LSH banding (MinHash, and random hyperplanes for
 //!   embeddings)
 //! - `semantic.rs`: embedding-based checks (grounding, relevance), batched
 //! - `judge.rs`: the LLM judge (rubric prompt, robust verdict parsing, cached verdicts)
@@ -40,7 +40,6 @@
 
 mod checks;
 mod contradict;
-mod dedup;
 pub mod judge;
 pub mod models;
 mod pii;
@@ -54,7 +53,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use dedup::{scope_key, DedupIndex};
+pub use seedstream_core::dedup::{scope_key, DedupIndex, Signature};
 pub use seedstream_core::record::Reason;
 use seedstream_core::spec::ValidateSpec;
 
@@ -70,31 +69,6 @@ pub struct Input<'a> {
     pub fields: &'a Map<String, Value>,
     /// The source chunk's text.
     pub chunk: &'a str,
-}
-
-/// What a record is, for duplicate detection.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Signature {
-    /// Hash of the normalised text (lowercased words and normalised numbers, punctuation
-    /// and spacing dropped) of all task fields, in field order.
-    pub exact: u64,
-    /// MinHash sketch of the word shingles of all task fields.
-    pub minhash: Vec<u32>,
-    /// The record's embedding (unit vector; empty when semantic checks are off).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub embedding: Vec<f32>,
-    /// The answer's embedding (unit vector; empty when semantic checks are off).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub answer_embedding: Vec<f32>,
-    /// Key of the set of numbers the answer gives, on its chunk: two records with the
-    /// same key are near-duplicates (`validate.diversity.same_numbers_min`). 0 when the
-    /// answer gives fewer than that many distinct numbers, or the check is off.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub numbers: u64,
-}
-
-fn is_zero(v: &u64) -> bool {
-    *v == 0
 }
 
 /// The verdict of the per-record checks.

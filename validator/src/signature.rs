@@ -4,6 +4,8 @@
 
 use crate::text::{mix64, SplitMix64, Token};
 use crate::Signature;
+#[cfg(test)]
+pub(crate) use seedstream_core::dedup::estimate_jaccard;
 
 /// Seed of the MinHash permutation constants; changing it changes every signature.
 const MINHASH_SEED: u64 = 0x5eed_5743_a11d_0001;
@@ -76,14 +78,4 @@ impl MinHasher {
             embedding: Vec::new(),
         }
     }
-}
-
-/// Share of equal positions of two MinHash sketches: the estimated Jaccard similarity.
-pub(crate) fn estimate_jaccard(a: &[u32], b: &[u32]) -> f64 {
-    let n = a.len().min(b.len());
-    if n == 0 {
-        return 0.0;
-    }
-    let same = a.iter().zip(b).filter(|(x, y)| x == y).count();
-    same as f64 / n as f64
 }

@@ -518,6 +518,6 @@ figure{{margin:0}}</style></head><body>",
 pub fn write(dir: &Path, out: Option<PathBuf>) -> Result<(Report, PathBuf)> {
     let report = build(dir)?;
     let path = out.unwrap_or_else(|| dir.join("report.html"));
-    crate::assemble::write_atomic(&path, report.html.as_bytes())?;
+    seedstream_coordinator::assemble::write_atomic(&path, report.html.as_bytes())?;
     Ok((report, path))
 }

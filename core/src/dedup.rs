@@ -29,12 +29,64 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use seedstream_core::record::{codes, Reason};
-use seedstream_core::spec::{NearDuplicateScope, ValidateSpec};
+use serde::{Deserialize, Serialize};
 
-use crate::signature::estimate_jaccard;
-use crate::text::{mix64, SplitMix64};
-use crate::Signature;
+use crate::record::{codes, Reason};
+use crate::spec::{NearDuplicateScope, ValidateSpec};
+
+/// What a record is, for duplicate detection (computed by validators, decided on by the
+/// assembler in canonical order).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Signature {
+    /// Hash of the normalised text (lowercased words and normalised numbers, punctuation
+    /// and spacing dropped) of all task fields, in field order.
+    pub exact: u64,
+    /// MinHash sketch of the word shingles of all task fields.
+    pub minhash: Vec<u32>,
+    /// The record's embedding (unit vector; empty when semantic checks are off).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub embedding: Vec<f32>,
+    /// The answer's embedding (unit vector; empty when semantic checks are off).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answer_embedding: Vec<f32>,
+    /// Key of the set of numbers the answer gives, on its chunk: two records with the
+    /// same key are near-duplicates (`validate.diversity.same_numbers_min`). 0 when the
+    /// answer gives fewer than that many distinct numbers, or the check is off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub numbers: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// Share of equal positions of two MinHash sketches: the estimated Jaccard similarity.
+pub fn estimate_jaccard(a: &[u32], b: &[u32]) -> f64 {
+    let n = a.len().min(b.len());
+    if n == 0 {
+        return 0.0;
+    }
+    let same = a.iter().zip(b).filter(|(x, y)| x == y).count();
+    same as f64 / n as f64
+}
+
+/// The splitmix64 finaliser (portable: signatures are equal on every machine).
+pub fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A splitmix64 stream, for seeded constants (MinHash permutations, hyperplanes).
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    /// The next 64 bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        mix64(self.0)
+    }
+}
 
 /// The greedy, order-independent dedup index of kept records.
 #[derive(Debug, Clone)]
@@ -584,7 +636,7 @@ mod semantic_tests {
     use super::*;
 
     fn unit(mut v: Vec<f32>) -> Vec<f32> {
-        seedstream_core::embed::normalize(&mut v);
+        crate::embed::normalize(&mut v);
         v
     }
 
@@ -670,7 +722,7 @@ mod semantic_tests {
     /// Single-topic vectors (pairwise cosine ≈ 0.5, where every kept record shares a
     /// band with most others) and planted near-duplicates at 0.9.
     fn one_topic(n: usize) -> Vec<Vec<f32>> {
-        let mut rng = crate::text::SplitMix64(7);
+        let mut rng = SplitMix64(7);
         let mut gauss = || (rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32 - 0.5;
         let topic = unit((0..64).map(|_| gauss()).collect());
         let mut out: Vec<Vec<f32>> = Vec::new();

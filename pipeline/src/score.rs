@@ -15,6 +15,7 @@ use std::time::Instant;
 use hdrhistogram::Histogram;
 use serde_json::{json, Map, Value};
 
+use seedstream_core::dedup::{scope_key, DedupIndex, Signature};
 use seedstream_core::record::Reason;
 use seedstream_core::spec::Job;
 use seedstream_core::state::{RedbState, StateStore};
@@ -22,10 +23,10 @@ use seedstream_core::{Error, Result};
 use seedstream_validator::judge::judge_for;
 use seedstream_validator::models::{self, ModelChecks};
 use seedstream_validator::semantic::{embedder_for, EmbedEnv, Semantic};
-use seedstream_validator::{scope_key, DedupIndex, Signature, Validator};
+use seedstream_validator::Validator;
 
-use crate::assemble::{write_atomic, AtomicFile};
-use crate::diversity::Diversity;
+use seedstream_coordinator::assemble::{write_atomic, AtomicFile};
+use seedstream_coordinator::diversity::Diversity;
 
 /// Records scored together (one embedding call for their texts).
 const BATCH: usize = 64;
@@ -326,7 +327,7 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
             rec.insert("scores".into(), json!(s.scores));
             if reasons.is_empty() {
                 accepted += 1;
-                crate::manifest::record_scores(&mut scores_h, &s.scores);
+                seedstream_coordinator::manifest::record_scores(&mut scores_h, &s.scores);
                 let text: Vec<&str> = fields
                     .iter()
                     .filter_map(|f| it.fields.get(f).and_then(Value::as_str))
@@ -360,7 +361,7 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
         st.flush().await?;
     }
     let manifest = json!({
-        "manifest_version": crate::manifest::MANIFEST_VERSION,
+        "manifest_version": seedstream_coordinator::manifest::MANIFEST_VERSION,
         "status": "scored",
         "input": input.display().to_string(),
         "job": {
@@ -387,7 +388,7 @@ pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Res
             "rejected": rejected_n,
             "by_reason": by_reason,
         },
-        "scores": crate::manifest::score_summaries(&scores_h),
+        "scores": seedstream_coordinator::manifest::score_summaries(&scores_h),
         "diversity": diversity.report(),
         "judge": judge.as_ref().map(|j| j.stats()),
         "wall_ms": started.elapsed().as_millis() as u64,
