@@ -167,7 +167,10 @@ where
                 run_cancel.clone(),
             ));
         };
+        // Since the last decision, or the last re-dispatch (which waits again before the next).
         let mut last_progress = Instant::now();
+        // Since the last decision alone (the watchdog's clock).
+        let mut last_decided = Instant::now();
         let mut attempt = 0u32;
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
         loop {
@@ -209,6 +212,7 @@ where
                     }
                     if n > 0 {
                         last_progress = Instant::now();
+                        last_decided = last_progress;
                         watchdog.progressed(&job.id);
                     }
                     if let Some(snap) = assembler.take_halfway() {
@@ -233,7 +237,7 @@ where
                     r.map_err(|e| Error::Bus(format!("accepted-record publisher: {e}")))??;
                 }
                 _ = tick.tick() => {
-                    let stalled = last_progress.elapsed();
+                    let stalled = last_decided.elapsed();
                     let state = || WaitState {
                         window_slots: pacing.window_slots,
                         window_free: window.available_permits(),
@@ -243,6 +247,7 @@ where
                         publishers: publishers.len(),
                     };
                     watchdog.check(&job.id, stalled, pacing.stall_warn, state);
+                    let stalled = last_progress.elapsed();
                     // No slot decided for a while: some shard or candidate sits with a
                     // consumer that died. Send the published, undecided shards again
                     // (answers are cached, duplicates are ignored), keyed to land elsewhere.
