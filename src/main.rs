@@ -57,6 +57,9 @@ enum Command {
     /// Report on a dataset directory (from run or score): an HTML page with charts
     /// (<dir>/report.html, self-contained) and a summary here.
     Report(ReportArgs),
+    /// Built-in flows (task.kind presets): print one as YAML to paste into a job.
+    #[command(subcommand)]
+    Flow(FlowCommand),
     /// Serve a SIMULATED OpenAI-compatible endpoint (for tests and benchmarks only).
     Sim(seedstream_sim::SimArgs),
     /// Cluster: run a generator (shard tasks from Kafka → candidates to Kafka).
@@ -93,6 +96,7 @@ impl Command {
             Command::Run(_) => "run",
             Command::Score(_) => "score",
             Command::Report(_) => "report",
+            Command::Flow(_) => "flow",
             Command::Sim(_) => "sim",
             Command::Generator(_) => "generator",
             Command::Validator(_) => "validator",
@@ -104,6 +108,30 @@ impl Command {
             Command::Jobs(_) => "jobs",
         }
     }
+}
+
+#[derive(Subcommand)]
+enum FlowCommand {
+    /// Print the built-in flow of a task kind (qa, knowledge, instruct, chat) as a job's
+    /// `task:` section with `kind: flow`, ready to paste into a job file and edit.
+    Show(FlowShowArgs),
+    /// List the built-in flows.
+    List,
+}
+
+#[derive(Args)]
+struct FlowShowArgs {
+    /// qa, knowledge, instruct or chat.
+    kind: String,
+    /// knowledge: question/answer pairs per augmentation.
+    #[arg(long)]
+    per_augmentation: Option<u32>,
+    /// knowledge: augmentation kinds, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    augmentations: Option<Vec<String>>,
+    /// chat: user/assistant exchanges per dialogue.
+    #[arg(long)]
+    turns: Option<u32>,
 }
 
 #[derive(Args)]
@@ -367,6 +395,22 @@ async fn command(command: Command) -> ExitCode {
             }
             Command::Coordinator(args) => coordinator(args).await,
             Command::Score(args) => score(args).await,
+            Command::Flow(FlowCommand::List) => {
+                for (kind, text) in seedstream_core::spec::flow::PRESETS {
+                    let about = text
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .trim_start_matches("# ");
+                    println!("{kind:10} {about}");
+                }
+                println!(
+                    "{:10} kind: flow: only what task.record and task.steps say",
+                    "flow"
+                );
+                ExitCode::SUCCESS
+            }
+            Command::Flow(FlowCommand::Show(args)) => flow_show(&args),
             Command::Report(args) => {
                 match seedstream_pipeline::report::write(&args.dir, args.out) {
                     Ok((r, path)) => {
@@ -539,7 +583,42 @@ async fn coordinator(args: CoordinatorArgs) -> ExitCode {
     .await
 }
 
-/// `seedstream run --dry-run`: the first slot's request as it would be sent.
+/// `seedstream flow show KIND`: a preset as a `task:` section of kind flow.
+fn flow_show(args: &FlowShowArgs) -> ExitCode {
+    use seedstream_core::spec::flow::{preset_yaml, PresetParams, PRESETS};
+    let d = PresetParams::default();
+    let p = PresetParams {
+        augmentations: args.augmentations.clone().unwrap_or(d.augmentations),
+        per_augmentation: args.per_augmentation.unwrap_or(d.per_augmentation),
+        turns: args.turns.unwrap_or(d.turns),
+    };
+    let Some(yaml) = preset_yaml(&args.kind, &p) else {
+        let kinds: Vec<&str> = PRESETS.iter().map(|(k, _)| *k).collect();
+        eprintln!(
+            "error: no built-in flow {:?}: expected one of {}",
+            args.kind,
+            kinds.join(", ")
+        );
+        return ExitCode::from(2);
+    };
+    println!(
+        "# The built-in flow of kind {}, as a job's task section.",
+        args.kind
+    );
+    println!("# Paste it into a job file and edit; keep few_shot and system if you set them.");
+    println!("task:\n  kind: flow\n  few_shot: 2");
+    for line in yaml.lines() {
+        if line.is_empty() {
+            println!();
+        } else {
+            println!("  {line}");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `seedstream run --dry-run`: the first slot's request of every step as it would be
+/// sent.
 fn dry_run(job: &Job) -> ExitCode {
     use seedstream_core::plan::{plan_slot, RoundPlan};
     let round = RoundPlan {
@@ -548,9 +627,9 @@ fn dry_run(job: &Job) -> ExitCode {
         shard_size: job.spec.shard_size,
     };
     let plan = plan_slot(job, &round, 0, 0);
-    let req = match seedstream_core::prompt::PromptBuilder::new(job).request(job, &plan) {
+    let reqs = match seedstream_core::prompt::FlowPrompts::first_slot_requests(job) {
         Ok(r) => r,
-        Err(e) => return fail(&Error::bad_input(&job.file, "task.template", e)),
+        Err(e) => return fail(&e),
     };
     let chunk = &job.chunks[plan.chunk];
     let few_shot: Vec<&str> = plan
@@ -562,21 +641,42 @@ fn dry_run(job: &Job) -> ExitCode {
         "dry run of {}: the first slot (round 0, shard 0, slot 0) of {} planned; nothing is sent or written",
         job.id, job.spec.target
     );
+    let doc = &job.sources[chunk.doc as usize].path;
     println!(
         "chunk {} of {}, few-shot examples {:?}, seed {}",
-        chunk.index, job.sources[chunk.doc as usize].path, few_shot, plan.seed
+        chunk.index,
+        if doc.is_empty() { "(no sources)" } else { doc },
+        few_shot,
+        plan.seed
     );
-    println!(
-        "model {} (temperature {}, top_p {}, max_tokens {})",
-        req.model, req.temperature, req.top_p, req.max_tokens
-    );
-    for m in &req.messages {
-        println!("\n--- {} ---\n{}", m.role, m.content);
+    let steps = &job.flow.steps;
+    if steps.len() > 1 {
+        println!(
+            "flow of {} steps ({}); what a step sees of earlier steps is a stand-in of each field's type, since no model is called",
+            steps.len(),
+            steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(" → ")
+        );
     }
-    println!(
-        "\n--- response_format ---\n{}",
-        serde_json::to_string_pretty(&req.response_format).expect("JSON serialises")
-    );
+    for (s, req) in steps.iter().zip(&reqs) {
+        if steps.len() > 1 {
+            let fan = match &s.for_each {
+                Some(f) => format!(", once per item of {f} (item 0 shown)"),
+                None => String::new(),
+            };
+            println!("\n=== step {}{fan} ===", s.name);
+        }
+        println!(
+            "model {} (temperature {}, top_p {}, max_tokens {}), seed {}",
+            req.model, req.temperature, req.top_p, req.max_tokens, req.seed
+        );
+        for m in &req.messages {
+            println!("\n--- {} ---\n{}", m.role, m.content);
+        }
+        println!(
+            "\n--- response_format ---\n{}",
+            serde_json::to_string_pretty(&req.response_format).expect("JSON serialises")
+        );
+    }
     ExitCode::SUCCESS
 }
 

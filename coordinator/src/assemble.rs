@@ -120,7 +120,10 @@ pub struct Assembler {
     round_accepted: u64,
     /// Taken when the last planned round is half decided.
     halfway: Option<HalfwaySnapshot>,
-    pending: HashMap<SlotKey, Verdict>,
+    /// Verdicts waiting for their turn, by slot and item.
+    pending: HashMap<(SlotKey, u32), Verdict>,
+    /// Next item of the next slot to decide (a fan-out makes several records a slot).
+    next_item: u32,
     samples: AtomicFile,
     rejected: AtomicFile,
     /// What was decided so far.
@@ -149,6 +152,7 @@ impl Assembler {
             round_accepted: 0,
             halfway: None,
             pending: HashMap::new(),
+            next_item: 0,
             samples: AtomicFile::create(&dir.join("samples.jsonl"))?,
             rejected: AtomicFile::create(&dir.join("rejected.jsonl"))?,
             totals: Totals {
@@ -200,11 +204,14 @@ impl Assembler {
                 let missing = (0..round.shard_len(shard)).any(|slot| {
                     let ord = shard as u64 * round.shard_size as u64 + slot as u64;
                     ord >= next
-                        && !self.pending.contains_key(&SlotKey {
-                            round: round.round,
-                            shard,
-                            slot,
-                        })
+                        && !self.pending.contains_key(&(
+                            SlotKey {
+                                round: round.round,
+                                shard,
+                                slot,
+                            },
+                            0,
+                        ))
                 });
                 if missing {
                     out.push((round, shard));
@@ -236,11 +243,15 @@ impl Assembler {
     /// decided or pending is ignored (at-least-once transport).
     pub fn offer(&mut self, v: Verdict) -> Result<u64> {
         let k = v.candidate.key;
+        let item = v.candidate.item;
         let ord = k.shard as u64 * self.round.shard_size as u64 + k.slot as u64;
-        if k.round < self.round.round || (k.round == self.round.round && ord < self.next) {
+        if k.round < self.round.round
+            || (k.round == self.round.round
+                && (ord < self.next || (ord == self.next && item < self.next_item)))
+        {
             return Ok(0);
         }
-        self.pending.entry(k).or_insert(v);
+        self.pending.entry((k, item)).or_insert(v);
         let mut n = 0;
         loop {
             if self.next >= self.round.slots {
@@ -260,12 +271,19 @@ impl Assembler {
                 shard,
                 slot,
             };
-            let Some(v) = self.pending.remove(&key) else {
+            let Some(v) = self.pending.remove(&(key, self.next_item)) else {
                 break;
             };
+            let items = v.candidate.items.max(1);
             if self.decide(v)? {
                 self.round_accepted += 1;
             }
+            self.next_item += 1;
+            if self.next_item < items {
+                continue;
+            }
+            self.next_item = 0;
+            self.totals.decided += 1;
             self.next += 1;
             n += 1;
             if self.queued.is_empty() && self.next == self.round.slots.div_ceil(2) {
@@ -289,9 +307,8 @@ impl Assembler {
             v.candidate.key.slot,
         );
         let t = &mut self.totals;
-        t.decided += 1;
         let c = &v.candidate;
-        let id = c.key.record_id(&self.job.id);
+        let id = self.job.record_id(&c.key, c.item);
         if c.cached {
             t.cached += 1;
         } else if c.outcome.is_ok() {
@@ -364,16 +381,8 @@ impl Assembler {
         self.line.push(b'\n');
         if accepted {
             if let Ok(done) = &v.candidate.outcome {
-                let text: Vec<&str> = self
-                    .job
-                    .spec
-                    .task
-                    .fields
-                    .iter()
-                    .filter_map(|f| done.fields.get(f).and_then(Value::as_str))
-                    .collect();
-                self.diversity
-                    .add(&text.join("\n"), Some(plan.chunk), &v.embedding);
+                let text = self.job.flow.record_text(&done.fields);
+                self.diversity.add(&text, Some(plan.chunk), &v.embedding);
             }
             self.samples.write(&self.line)?;
             if let Some(s) = &mut self.stream {
@@ -398,17 +407,22 @@ impl Assembler {
         let chunk = &job.chunks[plan.chunk];
         let mut m = Map::new();
         if let Ok(done) = &c.outcome {
-            for f in &job.spec.task.fields {
+            for f in &job.flow.record {
                 m.insert(
-                    f.clone(),
-                    done.fields.get(f).cloned().unwrap_or(Value::Null),
+                    f.name.clone(),
+                    done.fields.get(&f.name).cloned().unwrap_or(Value::Null),
                 );
             }
         }
         m.insert("id".into(), json!(id));
+        let doc = &job.sources[chunk.doc as usize].path;
         m.insert(
             "source".into(),
-            json!({"document": job.sources[chunk.doc as usize].path, "chunk": chunk.index}),
+            if doc.is_empty() {
+                Value::Null
+            } else {
+                json!({"document": doc, "chunk": chunk.index})
+            },
         );
         if !v.scores.is_empty() {
             m.insert("scores".into(), json!(v.scores));
@@ -430,6 +444,21 @@ impl Assembler {
                 "prompt_sha256": c.prompt_sha256,
             }),
         );
+        if job.flow.fan_out.is_some() {
+            m["provenance"]["item"] = json!(c.item);
+        }
+        m["provenance"]["steps"] = json!(c
+            .steps
+            .iter()
+            .map(|s| json!({
+                "name": s.name,
+                "model": s.model,
+                "prompt_sha256": s.prompt_sha256,
+                "seed": s.seed,
+                "prompt_tokens": s.usage.prompt_tokens,
+                "completion_tokens": s.usage.completion_tokens,
+            }))
+            .collect::<Vec<_>>());
         if let Some(r) = reasons {
             let mut r = r.clone();
             seedstream_core::record::order_reasons(&mut r);

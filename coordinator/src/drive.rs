@@ -175,7 +175,7 @@ where
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
         loop {
             if assembler.all_done() {
-                let size = round_size(job.spec.target, job.max_slots, planned, assembler.totals.accepted);
+                let size = round_size(job.spec.target, job.max_slots, planned, assembler.totals.accepted, job.flow.records_per_slot());
                 if size == 0 {
                     break;
                 }

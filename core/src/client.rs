@@ -162,6 +162,14 @@ impl EndpointPool {
         Self::counted_in(model, api_key, &crate::metrics::GENERATION_CLIENT)
     }
 
+    /// A pool for other `endpoints` with this pool's key and settings (a flow step's
+    /// own endpoints).
+    pub fn sibling(&self, model: &ModelSpec, endpoints: &[String]) -> Arc<Self> {
+        let mut m = model.clone();
+        m.endpoints = endpoints.to_vec();
+        Self::counted_in(&m, self.api_key.clone(), self.process)
+    }
+
     /// A pool whose requests the process counts as the judge's.
     pub fn for_judge(model: &ModelSpec, api_key: Option<String>) -> Arc<Self> {
         Self::counted_in(model, api_key, &crate::metrics::JUDGE_CLIENT)

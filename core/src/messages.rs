@@ -43,6 +43,37 @@ pub struct Candidate {
     pub cached: bool,
     /// Time to an answer, including retries (0 when cached).
     pub latency_us: u64,
+    /// The record's index among the slot's records (a fan-out makes several; else 0).
+    #[serde(default)]
+    pub item: u32,
+    /// How many records the slot made (at least 1: a slot that made none sends one
+    /// failed candidate, so nothing is dropped silently).
+    #[serde(default = "one")]
+    pub items: u32,
+    /// Every step's request behind the record, in flow order (provenance).
+    #[serde(default)]
+    pub steps: Vec<StepTrace>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// One step's request behind a record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepTrace {
+    /// The step's name.
+    pub name: String,
+    /// The model asked.
+    pub model: String,
+    /// sha256 of the step's prompt messages.
+    pub prompt_sha256: String,
+    /// The `seed` sent.
+    pub seed: u64,
+    /// Tokens the answer cost (when it was made).
+    pub usage: crate::client::Usage,
+    /// Whether the answer came from the response cache.
+    pub cached: bool,
 }
 
 /// What a validator decided about one candidate (before the order-dependent checks).

@@ -94,19 +94,24 @@ pub fn below(rng: &mut impl RngCore, n: u64) -> u64 {
 /// Round 0 asks for exactly `target` slots. Later rounds ask for the shortfall divided
 /// by the acceptance rate seen so far (floored at 5%), plus 10%, within the budget.
 /// A pure function of counts, so every run plans the same rounds.
-pub fn round_size(target: u64, max_slots: u64, planned: u64, accepted: u64) -> u64 {
+///
+/// `per_slot` is the records a slot is expected to make (a fan-out's list length; 1
+/// otherwise): round 0 asks for `target / per_slot` slots, and no round for fewer than
+/// the shortfall divided by it.
+pub fn round_size(target: u64, max_slots: u64, planned: u64, accepted: u64, per_slot: u64) -> u64 {
     let left = max_slots.saturating_sub(planned);
+    let per_slot = per_slot.max(1);
     if accepted >= target || left == 0 {
         return 0;
     }
     if planned == 0 {
-        return target.min(left);
+        return target.div_ceil(per_slot).min(left);
     }
     let need = target - accepted;
     // rate = accepted / planned, floored at 1/20; slots = need / rate * 1.1.
     let rate_num = accepted.max(planned.div_ceil(20));
     let slots = (need as u128 * planned as u128 * 11).div_ceil(rate_num as u128 * 10) as u64;
-    slots.max(need).min(left)
+    slots.max(need.div_ceil(per_slot)).min(left)
 }
 
 /// Counts at the moment half of a round was decided (in canonical order, so the same
@@ -264,15 +269,18 @@ mod tests {
 
     #[test]
     fn round_sizes() {
-        assert_eq!(round_size(100, 400, 0, 0), 100);
+        assert_eq!(round_size(100, 400, 0, 0, 1), 100);
         // 80 of 100 accepted: need 20 at 80% => 25, +10% => 28 (rounded up).
-        assert_eq!(round_size(100, 400, 100, 80), 28);
-        assert_eq!(round_size(100, 400, 100, 100), 0);
+        assert_eq!(round_size(100, 400, 100, 80, 1), 28);
+        assert_eq!(round_size(100, 400, 100, 100, 1), 0);
         // Budget caps.
-        assert_eq!(round_size(100, 110, 100, 10), 10);
-        assert_eq!(round_size(100, 100, 100, 10), 0);
+        assert_eq!(round_size(100, 110, 100, 10, 1), 10);
+        assert_eq!(round_size(100, 100, 100, 10, 1), 0);
         // Zero accepted: floored at 5%.
-        assert_eq!(round_size(10, 1000, 10, 0), 110);
+        assert_eq!(round_size(10, 1000, 10, 0, 1), 110);
+        // A fan-out of 3 records a slot: a third of the slots, by the rate seen after.
+        assert_eq!(round_size(100, 400, 0, 0, 3), 34);
+        assert_eq!(round_size(100, 400, 34, 90, 3), 5);
     }
 
     #[test]

@@ -99,97 +99,252 @@ pub fn check_template(text: &str, fields: &[String], few_shot: usize) -> Result<
     Ok(())
 }
 
-/// Renders slot prompts for one job; build once, share.
-pub struct PromptBuilder {
-    env: Environment<'static>,
-    system: String,
-    schema: serde_json::Value,
+/// What one step of a slot renders from: the fan-out item, and what earlier steps wrote
+/// (`steps.NAME` → that step's reply object).
+#[derive(Debug, Clone, Copy)]
+pub struct StepInput<'a> {
+    /// The fan-out item and its index, in the steps from the `for_each` one on.
+    pub item: Option<(u32, &'a serde_json::Value)>,
+    /// Earlier steps' outputs by step name.
+    pub steps: &'a serde_json::Map<String, serde_json::Value>,
 }
 
-impl PromptBuilder {
-    /// Compile the job's template (checked at load, so this cannot fail on a loaded job).
+/// Renders every step's request for one job; build once, share.
+pub struct FlowPrompts {
+    env: Environment<'static>,
+    systems: Vec<String>,
+    formats: Vec<serde_json::Value>,
+    fields: Vec<String>,
+}
+
+impl FlowPrompts {
+    /// Compile the job's step templates (checked at load, so this cannot fail on a
+    /// loaded job).
     pub fn new(job: &Job) -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let text = job
-            .template
-            .clone()
-            .unwrap_or_else(|| DEFAULT_TEMPLATE.to_string());
-        env.add_template_owned("user", text)
-            .expect("template checked at load");
-        let props: serde_json::Map<String, serde_json::Value> = job
-            .spec
-            .task
-            .fields
-            .iter()
-            .map(|f| (f.clone(), serde_json::json!({"type": "string"})))
-            .collect();
-        let schema = serde_json::json!({
-            "type": "json_schema",
-            "json_schema": {
-                "name": "record",
-                "strict": true,
-                "schema": {
-                    "type": "object",
-                    "properties": props,
-                    "required": job.spec.task.fields,
-                    "additionalProperties": false,
+        let flow = &job.flow;
+        let mut systems = Vec::new();
+        let mut formats = Vec::new();
+        for (i, s) in flow.steps.iter().enumerate() {
+            env.add_template_owned(format!("step{i}"), s.template.clone())
+                .expect("template checked at load");
+            systems.push(
+                s.system
+                    .clone()
+                    .or_else(|| job.spec.task.system.clone())
+                    .unwrap_or_else(|| DEFAULT_SYSTEM.to_string()),
+            );
+            formats.push(serde_json::json!({
+                "type": "json_schema",
+                "json_schema": {
+                    "name": "record",
+                    "strict": true,
+                    "schema": crate::spec::flow::object_schema(&s.outputs),
                 }
-            }
-        });
+            }));
+        }
         Self {
             env,
-            system: job
-                .spec
-                .task
-                .system
-                .clone()
-                .unwrap_or_else(|| DEFAULT_SYSTEM.to_string()),
-            schema,
+            systems,
+            formats,
+            fields: flow.record.iter().map(|f| f.name.clone()).collect(),
         }
     }
 
-    /// The exact request for a planned slot. Fails only if a user template fails on
-    /// this slot's data (the shape was checked at load).
-    pub fn request(&self, job: &Job, plan: &SlotPlan) -> Result<ChatRequest, String> {
+    /// The `seed` of step `step` of a slot (for `item` of a fan-out): the slot's seed
+    /// for the first step, else derived from it, the step's name and the item.
+    pub fn step_seed(job: &Job, plan: &SlotPlan, step: usize, item: Option<u32>) -> u64 {
+        if step == 0 && item.is_none() {
+            return plan.seed;
+        }
+        let k = plan.key;
+        let mut r = crate::plan::rng(
+            job.spec.seed,
+            &format!("step:{}", job.flow.steps[step].name),
+            &[
+                k.round as u64,
+                k.shard as u64,
+                k.slot as u64,
+                item.map_or(0, |i| i as u64 + 1),
+            ],
+        );
+        rand_core::RngCore::next_u64(&mut r) >> 33
+    }
+
+    /// The exact request of step `step` of a planned slot. Fails only if a template
+    /// fails on this slot's data (every step rendered on the first slot at load).
+    pub fn request(
+        &self,
+        job: &Job,
+        plan: &SlotPlan,
+        step: usize,
+        input: StepInput<'_>,
+    ) -> Result<ChatRequest, String> {
+        let flow = &job.flow;
+        let s = &flow.steps[step];
         let examples: Vec<&serde_json::Map<String, serde_json::Value>> = plan
             .few_shot
             .iter()
             .map(|&i| &job.seed_examples[i].fields)
             .collect();
+        let chunk = &job.chunks[plan.chunk];
+        let document = if flow.document_is_chunk {
+            chunk.text.as_str()
+        } else {
+            job.sources[chunk.doc as usize].path.as_str()
+        };
+        let item = input.item.map(|(_, v)| v.clone());
         let user = self
             .env
-            .get_template("user")
+            .get_template(&format!("step{step}"))
             .and_then(|t| {
                 t.render(context! {
-                    document => job.chunks[plan.chunk].text,
+                    chunk => chunk.text,
+                    document => document,
+                    section => "",
                     examples => examples,
-                    fields => job.spec.task.fields,
-                    kind => "qa",
+                    fields => self.fields,
+                    kind => job.spec.task.kind.as_str(),
+                    slot_seed => plan.seed,
+                    item => item,
+                    steps => input.steps,
                 })
             })
-            .map_err(|e| format!("prompt template: {e}"))?;
+            .map_err(|e| format!("step {}: prompt template: {e}", s.name))?;
         let m = &job.spec.model;
         Ok(ChatRequest {
-            model: m.name.clone(),
+            model: s.model.clone().unwrap_or_else(|| m.name.clone()),
             messages: vec![
                 ChatMessage {
                     role: "system".into(),
-                    content: self.system.clone(),
+                    content: self.systems[step].clone(),
                 },
                 ChatMessage {
                     role: "user".into(),
                     content: user,
                 },
             ],
-            temperature: m.temperature,
-            top_p: m.top_p,
-            max_tokens: m.max_tokens,
-            seed: plan.seed,
-            response_format: self.schema.clone(),
+            temperature: s.temperature.unwrap_or(m.temperature),
+            top_p: s.top_p.unwrap_or(m.top_p),
+            max_tokens: s.max_tokens.unwrap_or(m.max_tokens),
+            seed: Self::step_seed(job, plan, step, input.item.map(|(i, _)| i)),
+            response_format: self.formats[step].clone(),
         })
     }
+
+    /// Every step's request on the job's first slot, with stand-in values of the
+    /// declared types for what earlier steps write (and the first stand-in item of a
+    /// fan-out): what `run --dry-run` prints. A template that fails here would fail on
+    /// every slot, so loading a job checks this; the error names the template and step.
+    pub fn first_slot_requests(job: &Job) -> crate::Result<Vec<ChatRequest>> {
+        let me = Self::new(job);
+        let round = crate::plan::RoundPlan {
+            round: 0,
+            slots: 1,
+            shard_size: job.spec.shard_size,
+        };
+        let plan = crate::plan::plan_slot(job, &round, 0, 0);
+        let mut steps = serde_json::Map::new();
+        let mut item: Option<serde_json::Value> = None;
+        let mut out = Vec::new();
+        for (i, s) in job.flow.steps.iter().enumerate() {
+            if let Some(list) = &s.for_each {
+                item = steps
+                    .values()
+                    .find_map(|o| o.get(list))
+                    .and_then(|l| l.as_array())
+                    .and_then(|a| a.first())
+                    .cloned();
+            }
+            let input = StepInput {
+                item: item.as_ref().map(|v| (0, v)),
+                steps: &steps,
+            };
+            match me.request(job, &plan, i, input) {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    let at = &s.template_at;
+                    let (file, field) = if at.starts_with("task.") {
+                        (job.file.clone(), at.clone())
+                    } else {
+                        (
+                            job.file
+                                .parent()
+                                .unwrap_or(std::path::Path::new(""))
+                                .join(at),
+                            format!("task.steps[{i}].template"),
+                        )
+                    };
+                    return Err(crate::Error::bad_input(
+                        file,
+                        field,
+                        format!("does not render on the first slot: {e}"),
+                    ));
+                }
+            }
+            let o: serde_json::Map<String, serde_json::Value> = s
+                .outputs
+                .iter()
+                .map(|f| (f.name.clone(), f.ty.example()))
+                .collect();
+            steps.insert(s.name.clone(), serde_json::Value::Object(o));
+        }
+        Ok(out)
+    }
+
+    /// [`FlowPrompts::first_slot_requests`], for its error only.
+    pub fn check_first_slot(job: &Job) -> crate::Result<()> {
+        Self::first_slot_requests(job).map(|_| ())
+    }
 }
+
+/// The first JSON object in `text` whose fields fit `fields` (types checked, other keys
+/// dropped, in `fields` order). `Err` says why none fits: no object, or the first one
+/// with the fields named, and what is wrong in it.
+pub fn extract_typed(
+    text: &str,
+    fields: &[crate::spec::flow::Field],
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut misfit: Option<String> = None;
+    while let Some(off) = text[start..].find('{') {
+        let open = start + off;
+        if let Some(end) = balanced_end(bytes, open) {
+            if let Ok(serde_json::Value::Object(obj)) =
+                serde_json::from_str::<serde_json::Value>(&text[open..=end])
+            {
+                match crate::spec::flow::check_object(fields, &obj) {
+                    Ok(()) => {
+                        let mut out = serde_json::Map::new();
+                        for f in fields {
+                            out.insert(f.name.clone(), obj[&f.name].clone());
+                        }
+                        return Ok(out);
+                    }
+                    Err(e) => {
+                        if misfit.is_none() && fields.iter().any(|f| obj.contains_key(&f.name)) {
+                            misfit = Some(e);
+                        }
+                    }
+                }
+            }
+        }
+        start = open + 1;
+    }
+    Err(match misfit {
+        Some(e) => format!("{SCHEMA_MISFIT}: {e}"),
+        None => {
+            let cut: String = text.chars().take(120).collect();
+            format!("no JSON object with the fields in the reply: {cut:?}")
+        }
+    })
+}
+
+/// How [`extract_typed`] says that a reply's JSON does not fit the step's types (the
+/// record is then rejected as `format`, not `unparseable`).
+pub const SCHEMA_MISFIT: &str = "reply does not fit the schema";
 
 /// Find the first JSON object in `text` that holds every field as a string.
 ///

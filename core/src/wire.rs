@@ -6,7 +6,7 @@ use seedstream_proto::v1;
 
 use crate::client::{Completion, Failure, Usage};
 use crate::error::{Error, Result};
-use crate::messages::{Candidate, ShardTask, Verdict};
+use crate::messages::{Candidate, ShardTask, StepTrace, Verdict};
 use crate::plan::SlotKey;
 use crate::record::Reason;
 
@@ -70,9 +70,17 @@ fn candidate_to(c: &Candidate) -> v1::Candidate {
             fields: done
                 .fields
                 .iter()
-                .map(|(k, v)| v1::Field {
-                    name: k.clone(),
-                    value: v.as_str().unwrap_or_default().to_string(),
+                .map(|(k, v)| match v {
+                    serde_json::Value::String(s) => v1::Field {
+                        name: k.clone(),
+                        value: s.clone(),
+                        json: String::new(),
+                    },
+                    other => v1::Field {
+                        name: k.clone(),
+                        value: String::new(),
+                        json: other.to_string(),
+                    },
                 })
                 .collect(),
             usage: Some(v1::Usage {
@@ -93,6 +101,21 @@ fn candidate_to(c: &Candidate) -> v1::Candidate {
         outcome: Some(outcome),
         cached: c.cached,
         latency_us: c.latency_us,
+        item: c.item,
+        items: c.items,
+        steps: c
+            .steps
+            .iter()
+            .map(|s| v1::StepTrace {
+                name: s.name.clone(),
+                model: s.model.clone(),
+                prompt_sha256: s.prompt_sha256.clone(),
+                seed: s.seed,
+                prompt_tokens: s.usage.prompt_tokens,
+                completion_tokens: s.usage.completion_tokens,
+                cached: s.cached,
+            })
+            .collect(),
     }
 }
 
@@ -104,8 +127,16 @@ fn candidate_from(c: v1::Candidate) -> Result<Candidate> {
                 fields: done
                     .fields
                     .into_iter()
-                    .map(|f| (f.name, serde_json::Value::String(f.value)))
-                    .collect(),
+                    .map(|f| {
+                        if f.json.is_empty() {
+                            Ok((f.name, serde_json::Value::String(f.value)))
+                        } else {
+                            serde_json::from_str(&f.json)
+                                .map(|v| (f.name, v))
+                                .map_err(|e| bad("candidate field", e))
+                        }
+                    })
+                    .collect::<Result<_>>()?,
                 usage: Usage {
                     prompt_tokens: usage.prompt_tokens,
                     completion_tokens: usage.completion_tokens,
@@ -125,6 +156,23 @@ fn candidate_from(c: v1::Candidate) -> Result<Candidate> {
         outcome,
         cached: c.cached,
         latency_us: c.latency_us,
+        item: c.item,
+        items: c.items.max(1),
+        steps: c
+            .steps
+            .into_iter()
+            .map(|s| StepTrace {
+                name: s.name,
+                model: s.model,
+                prompt_sha256: s.prompt_sha256,
+                seed: s.seed,
+                usage: Usage {
+                    prompt_tokens: s.prompt_tokens,
+                    completion_tokens: s.completion_tokens,
+                },
+                cached: s.cached,
+            })
+            .collect(),
     })
 }
 
@@ -212,6 +260,9 @@ mod tests {
             let mut fields = serde_json::Map::new();
             fields.insert("question".into(), "q?".into());
             fields.insert("answer".into(), "a — ünïcode".into());
+            // Typed fields of a flow travel as JSON.
+            fields.insert("facts".into(), serde_json::json!(["x", "y"]));
+            fields.insert("n".into(), serde_json::json!(3));
             Ok(Completion {
                 fields,
                 usage: Usage {
@@ -237,6 +288,19 @@ mod tests {
             outcome,
             cached: true,
             latency_us: 123,
+            item: 2,
+            items: 3,
+            steps: vec![StepTrace {
+                name: "facts".into(),
+                model: "m".into(),
+                prompt_sha256: "cd".repeat(32),
+                seed: 9,
+                usage: Usage {
+                    prompt_tokens: 5,
+                    completion_tokens: 6,
+                },
+                cached: false,
+            }],
         }
     }
 
@@ -259,7 +323,7 @@ mod tests {
             if let Ok(done) = &back.outcome {
                 assert_eq!(
                     done.fields.keys().collect::<Vec<_>>(),
-                    ["question", "answer"]
+                    ["question", "answer", "facts", "n"]
                 );
             }
             let v = Verdict {

@@ -19,10 +19,11 @@ use std::time::Instant;
 
 use seedstream_core::bus::{Consumer, Publisher};
 use seedstream_core::client::{Completion, EndpointPool, Failure, Usage};
-use seedstream_core::messages::{Candidate, ShardTask};
-use seedstream_core::plan::{plan_slot, RoundPlan, SlotKey};
-use seedstream_core::prompt::{ChatRequest, PromptBuilder};
+use seedstream_core::messages::{Candidate, ShardTask, StepTrace};
+use seedstream_core::plan::{plan_slot, RoundPlan, SlotKey, SlotPlan};
+use seedstream_core::prompt::{extract_typed, ChatRequest, FlowPrompts, StepInput, SCHEMA_MISFIT};
 use seedstream_core::record::codes;
+use seedstream_core::spec::flow::check_object;
 use seedstream_core::spec::Job;
 use seedstream_core::state::StateStore;
 use seedstream_core::{Error, Result};
@@ -63,21 +64,47 @@ impl Backend {
 /// What every generator task of a job shares.
 pub struct Generator {
     job: Arc<Job>,
-    prompts: PromptBuilder,
+    prompts: FlowPrompts,
     backend: Backend,
+    /// Per step: its own endpoints' pool, when the step names endpoints.
+    step_pools: Vec<Option<Arc<EndpointPool>>>,
     state: Arc<dyn StateStore>,
     /// Caps the slots in flight over all generator loops of this process.
     in_flight: Arc<Semaphore>,
+}
+
+/// One step's answer for one slot (or fan-out item).
+struct StepAnswer {
+    fields: serde_json::Map<String, serde_json::Value>,
+    trace: StepTrace,
+    latency_us: u64,
+}
+
+/// The answers of a run of steps, or the failure that stopped it.
+struct Run {
+    answers: Vec<StepAnswer>,
+    failure: Option<Failure>,
+    prompt_sha256: String,
 }
 
 impl Generator {
     /// A generator for `job`.
     pub fn new(job: Arc<Job>, backend: Backend, state: Arc<dyn StateStore>) -> Arc<Self> {
         let cap = backend.capacity();
+        let step_pools = job
+            .flow
+            .steps
+            .iter()
+            .map(|s| match (&backend, s.endpoints.is_empty()) {
+                (Backend::Remote(p), false) => Some(p.sibling(&job.spec.model, &s.endpoints)),
+                _ => None,
+            })
+            .collect();
         Arc::new(Self {
-            prompts: PromptBuilder::new(&job),
+            prompts: FlowPrompts::new(&job),
             job,
             backend,
+            step_pools,
             state,
             in_flight: Arc::new(Semaphore::new(cap)),
         })
@@ -91,30 +118,28 @@ impl Generator {
         }
     }
 
-    /// Produce the candidate for one slot (cache first, then the backend).
-    pub async fn candidate(
+    /// Run step `step` of a planned slot: its request answered from the cache, else by
+    /// the backend (then cached). `Ok(Err)`: the step failed (the record is rejected
+    /// with the reason); `Err`: the job cannot go on (misconfigured endpoint, cancel).
+    async fn step(
         &self,
-        round: &RoundPlan,
-        key: SlotKey,
+        plan: &SlotPlan,
+        step: usize,
+        input: StepInput<'_>,
         cancel: &CancellationToken,
-    ) -> Result<Candidate> {
-        let plan = plan_slot(&self.job, round, key.shard, key.slot);
-        let req = match self.prompts.request(&self.job, &plan) {
+    ) -> Result<(Result<StepAnswer, Failure>, String)> {
+        let s = &self.job.flow.steps[step];
+        let req = match self.prompts.request(&self.job, plan, step, input) {
             Ok(r) => r,
             Err(detail) => {
-                let outcome = Err(Failure {
-                    code: codes::PROMPT.into(),
-                    detail,
-                    attempts: 0,
-                });
-                return Ok(Candidate {
-                    job_id: self.job.id.clone(),
-                    key,
-                    prompt_sha256: String::new(),
-                    outcome,
-                    cached: false,
-                    latency_us: 0,
-                });
+                return Ok((
+                    Err(Failure {
+                        code: codes::PROMPT.into(),
+                        detail,
+                        attempts: 0,
+                    }),
+                    String::new(),
+                ))
             }
         };
         let body = req.body();
@@ -131,40 +156,64 @@ impl Generator {
             }
         };
         let prompt_sha256 = req.prompt_sha256();
+        let trace = |usage: Usage, cached: bool| StepTrace {
+            name: s.name.clone(),
+            model: req.model.clone(),
+            prompt_sha256: prompt_sha256.clone(),
+            seed: req.seed,
+            usage,
+            cached,
+        };
         if let Some(bytes) = self.state.cache_get(&cache_key).await? {
             if let Ok(c) = serde_json::from_slice::<Completion>(&bytes) {
                 metrics::inc(&METRICS.slots_answered_cache);
-                return Ok(Candidate {
-                    job_id: self.job.id.clone(),
-                    key,
+                return Ok((
+                    Ok(StepAnswer {
+                        trace: trace(c.usage, true),
+                        fields: c.fields,
+                        latency_us: 0,
+                    }),
                     prompt_sha256,
-                    outcome: Ok(c),
-                    cached: true,
-                    latency_us: 0,
-                });
+                ));
             }
         }
         let started = Instant::now();
-        let outcome = match &self.backend {
+        let outputs = &s.outputs;
+        let mut outcome = match &self.backend {
             Backend::Remote(pool) => {
-                pool.complete(body.into(), &cache_key, &self.job.spec.task.fields, cancel)
+                let pool = self.step_pools[step].as_ref().unwrap_or(pool);
+                let extract = |content: &str| extract_typed(content, outputs);
+                pool.complete_with(body.into(), &cache_key, &extract, cancel)
                     .await
             }
             Backend::Local(model, _) => {
-                local_complete(
-                    model.clone(),
-                    req.clone(),
-                    self.job.spec.task.fields.clone(),
-                )
-                .await
+                let names: Vec<String> = outputs.iter().map(|f| f.name.clone()).collect();
+                local_complete(model.clone(), req.clone(), names)
+                    .await
+                    .and_then(|c| match check_object(outputs, &c.fields) {
+                        Ok(()) => Ok(c),
+                        Err(e) => Err(Failure {
+                            code: codes::FORMAT.into(),
+                            detail: format!("step {}: {e}", s.name),
+                            attempts: 1,
+                        }),
+                    })
             }
         };
-        if let Err(f) = &outcome {
+        if let Err(f) = &mut outcome {
             if f.code == seedstream_core::client::MISCONFIGURED {
                 return Err(Error::Endpoint(format!(
                     "{} (check model.endpoints, model.name and the API key)",
                     f.detail
                 )));
+            }
+            // JSON that parses but does not fit the step's types is a format problem
+            // (the field is named in the detail).
+            if f.code == codes::UNPARSEABLE && f.detail.contains(SCHEMA_MISFIT) {
+                f.code = codes::FORMAT.into();
+            }
+            if self.job.flow.steps.len() > 1 {
+                f.detail = format!("step {}: {}", s.name, f.detail);
             }
         }
         if cancel.is_cancelled() {
@@ -186,14 +235,204 @@ impl Generator {
                 )
                 .await?;
         }
-        Ok(Candidate {
+        Ok((
+            outcome.map(|c| StepAnswer {
+                trace: trace(c.usage, false),
+                fields: c.fields,
+                latency_us,
+            }),
+            prompt_sha256,
+        ))
+    }
+
+    /// Run steps `from..to` in order, each seeing what the earlier ones wrote; stop at
+    /// the first failure.
+    async fn run_steps(
+        &self,
+        plan: &SlotPlan,
+        range: std::ops::Range<usize>,
+        outputs: &mut serde_json::Map<String, serde_json::Value>,
+        item: Option<(u32, &serde_json::Value)>,
+        cancel: &CancellationToken,
+    ) -> Result<Run> {
+        let mut run = Run {
+            answers: Vec::new(),
+            failure: None,
+            prompt_sha256: String::new(),
+        };
+        for step in range {
+            let input = StepInput {
+                item,
+                steps: outputs,
+            };
+            let (outcome, sha) = self.step(plan, step, input, cancel).await?;
+            run.prompt_sha256 = sha;
+            match outcome {
+                Ok(a) => {
+                    outputs.insert(
+                        self.job.flow.steps[step].name.clone(),
+                        serde_json::Value::Object(a.fields.clone()),
+                    );
+                    run.answers.push(a);
+                }
+                Err(f) => {
+                    run.failure = Some(f);
+                    break;
+                }
+            }
+        }
+        Ok(run)
+    }
+
+    /// The candidates of one slot: its flow's steps in order (the steps from a
+    /// `for_each` on once per item), each request from the cache or the backend. One
+    /// candidate per record the slot makes, at least one (a failed one says why).
+    pub async fn candidates(
+        &self,
+        round: &RoundPlan,
+        key: SlotKey,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<Candidate>> {
+        let plan = plan_slot(&self.job, round, key.shard, key.slot);
+        let flow = &self.job.flow;
+        let fan = flow.fan_out.unwrap_or(flow.steps.len());
+        let mut outputs = serde_json::Map::new();
+        let shared = self
+            .run_steps(&plan, 0..fan, &mut outputs, None, cancel)
+            .await?;
+        if shared.failure.is_some() || flow.fan_out.is_none() {
+            return Ok(vec![
+                self.candidate(key, 0, 1, None, &shared, None, &outputs)
+            ]);
+        }
+        let list_name = flow.steps[fan].for_each.as_deref().expect("fan-out step");
+        let list: Vec<serde_json::Value> = outputs
+            .values()
+            .find_map(|o| o.get(list_name))
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default();
+        if list.is_empty() {
+            let mut run = shared;
+            run.failure = Some(Failure {
+                code: codes::FORMAT.into(),
+                detail: format!(
+                    "step {}: for_each {list_name}: the list is empty, so the slot made no record",
+                    flow.steps[fan].name
+                ),
+                attempts: 0,
+            });
+            return Ok(vec![self.candidate(key, 0, 1, None, &run, None, &outputs)]);
+        }
+        let items = list.len() as u32;
+        let runs = futures::future::join_all(list.iter().enumerate().map(|(i, v)| {
+            let mut outs = outputs.clone();
+            let plan = &plan;
+            async move {
+                let run = self
+                    .run_steps(
+                        plan,
+                        fan..flow.steps.len(),
+                        &mut outs,
+                        Some((i as u32, v)),
+                        cancel,
+                    )
+                    .await?;
+                Ok::<_, Error>((run, outs))
+            }
+        }))
+        .await;
+        let mut out = Vec::with_capacity(list.len());
+        for (i, r) in runs.into_iter().enumerate() {
+            let (run, outs) = r?;
+            out.push(self.candidate(
+                key,
+                i as u32,
+                items,
+                Some(&shared),
+                &run,
+                Some(&list[i]),
+                &outs,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// A record's candidate from the answers behind it: `shared` (the steps before a
+    /// fan-out, paid once per slot: their tokens count on item 0) and `own`.
+    #[allow(clippy::too_many_arguments)]
+    fn candidate(
+        &self,
+        key: SlotKey,
+        item: u32,
+        items: u32,
+        shared: Option<&Run>,
+        own: &Run,
+        item_value: Option<&serde_json::Value>,
+        outputs: &serde_json::Map<String, serde_json::Value>,
+    ) -> Candidate {
+        let flow = &self.job.flow;
+        let answers: Vec<&StepAnswer> = shared
+            .into_iter()
+            .flat_map(|r| &r.answers)
+            .chain(&own.answers)
+            .collect();
+        let shared_n = shared.map_or(0, |r| r.answers.len());
+        let mut usage = Usage::default();
+        let mut latency_us = 0;
+        for (n, a) in answers.iter().enumerate() {
+            let counts = n >= shared_n || item == 0;
+            if !a.trace.cached && counts {
+                usage.prompt_tokens += a.trace.usage.prompt_tokens;
+                usage.completion_tokens += a.trace.usage.completion_tokens;
+                latency_us += a.latency_us;
+            }
+        }
+        let cached = answers.iter().all(|a| a.trace.cached);
+        let steps: Vec<StepTrace> = answers.iter().map(|a| a.trace.clone()).collect();
+        let outcome = match &own.failure {
+            Some(f) => Err(f.clone()),
+            None => {
+                let mut fields = serde_json::Map::new();
+                for f in &flow.record {
+                    let v = if flow
+                        .steps
+                        .iter()
+                        .any(|s| s.item_as.as_deref() == Some(&f.name))
+                    {
+                        item_value.cloned()
+                    } else {
+                        outputs.values().find_map(|o| o.get(&f.name)).cloned()
+                    };
+                    fields.insert(f.name.clone(), v.unwrap_or(serde_json::Value::Null));
+                }
+                Ok(Completion { fields, usage })
+            }
+        };
+        // A single-step answer from the cache costs nothing in this run; a record's
+        // tokens are what this run paid for it (see above).
+        let outcome = match outcome {
+            Ok(mut c) if cached => {
+                c.usage = answers.iter().fold(Usage::default(), |mut u, a| {
+                    u.prompt_tokens += a.trace.usage.prompt_tokens;
+                    u.completion_tokens += a.trace.usage.completion_tokens;
+                    u
+                });
+                Ok(c)
+            }
+            o => o,
+        };
+        Candidate {
             job_id: self.job.id.clone(),
             key,
-            prompt_sha256,
+            prompt_sha256: own.prompt_sha256.clone(),
             outcome,
-            cached: false,
+            cached: cached && own.failure.is_none(),
             latency_us,
-        })
+            item,
+            items,
+            steps,
+        }
     }
 }
 
@@ -355,17 +594,20 @@ where
             let span = tracing::info_span!(parent: &shard_span, "slot", job_id = %task.job_id, round = key.round, shard = key.shard, slot);
             slots.spawn(
                 async move {
-                    let c = gen.candidate(&round, key, &cancel).await?;
+                    let cs = gen.candidates(&round, key, &cancel).await?;
                     drop(permit);
-                    // A re-dispatched shard's candidates are keyed apart, so they can land on
-                    // partitions whose consumers are alive.
-                    let id = key.record_id(&c.job_id);
-                    let k = if attempt == 0 {
-                        id
-                    } else {
-                        format!("{id}#{attempt}")
-                    };
-                    out.publish(&k, c).await
+                    for c in cs {
+                        // A re-dispatched shard's candidates are keyed apart, so they can
+                        // land on partitions whose consumers are alive.
+                        let id = gen.job.record_id(&key, c.item);
+                        let k = if attempt == 0 {
+                            id
+                        } else {
+                            format!("{id}#{attempt}")
+                        };
+                        out.publish(&k, c).await?;
+                    }
+                    Ok(())
                 }
                 .instrument(span),
             );

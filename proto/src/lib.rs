@@ -41,6 +41,7 @@ mod tests {
                     fields: vec![v1::Field {
                         name: "question".into(),
                         value: "q?".into(),
+                        json: String::new(),
                     }],
                     usage: Some(v1::Usage {
                         prompt_tokens: 5,
@@ -49,6 +50,9 @@ mod tests {
                 })),
                 cached: false,
                 latency_us: 7,
+                item: 0,
+                items: 1,
+                steps: vec![],
             }),
             scores: [("faithfulness".to_string(), 0.5)].into_iter().collect(),
             reasons: vec![],

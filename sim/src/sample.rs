@@ -139,7 +139,8 @@ pub fn sample(chunk: &str, fields: &[String], seed: u64, rates: &BadRates) -> Ma
 /// (`props`: each property's name and schema, in order). String fields are filled as
 /// [`sample`] fills them; the others by their schema, from the chunk and the seed alone:
 /// an `enum` value, a number (the chunk's first, or a small one), a boolean, a list of
-/// grounded sentences within `minItems..=maxItems` (default 1 to 3), or a dialogue of
+/// grounded sentences within `minItems..=maxItems` (default 1 to 3; questions when the
+/// field's name says `question`), or a dialogue of
 /// `minItems` messages (user questions, assistant answers). An unknown schema gets `null`.
 pub(crate) fn sample_typed(
     chunk: &str,
@@ -165,6 +166,7 @@ pub(crate) fn sample_typed(
             Some(v) => v,
             None => typed_value(
                 chunk,
+                name,
                 schema,
                 seed ^ fnv1a(name.as_bytes()),
                 rates,
@@ -184,7 +186,16 @@ fn is_plain_string(schema: &Value) -> bool {
         && schema.get("enum").is_none()
 }
 
-fn typed_value(chunk: &str, schema: &Value, seed: u64, rates: &BadRates, rng: &mut Rng) -> Value {
+fn typed_value(
+    chunk: &str,
+    name: &str,
+    schema: &Value,
+    seed: u64,
+    rates: &BadRates,
+    rng: &mut Rng,
+) -> Value {
+    // A list named for questions (`questions`) holds questions; other text, sentences.
+    let asks = name.to_ascii_lowercase().contains("question");
     if let Some(values) = schema.get("enum").and_then(Value::as_array) {
         return if values.is_empty() {
             Value::Null
@@ -244,9 +255,10 @@ fn typed_value(chunk: &str, schema: &Value, seed: u64, rates: &BadRates, rng: &m
                 .map(|i| {
                     let seed = seed ^ mix64(i as u64 + 1);
                     if is_plain_string(items) {
-                        Value::String(sentence(seed).1)
+                        let (q, a) = sentence(seed);
+                        Value::String(if asks { q } else { a })
                     } else {
-                        typed_value(chunk, items, seed, rates, &mut Rng::new(seed))
+                        typed_value(chunk, name, items, seed, rates, &mut Rng::new(seed))
                     }
                 })
                 .collect();

@@ -9,7 +9,8 @@
 //! 4. otherwise wait for a slot (at most `max_concurrency` served at once, the rest queue,
 //!    like requests waiting for a GPU batch), then `latency_ms` + jitter;
 //! 5. `500`, a malformed `200`, or the completion: [`crate::sample`] of the prompt's
-//!    `<document>` block, optionally wrapped in prose; or, for a judge request (one with an
+//!    `<document>` block (without one: the text of the prompt's JSON examples, else what
+//!    follows its last `Label:` line when that is most of it), optionally wrapped in prose; or, for a judge request (one with an
 //!    `<answer>` block), the simulated judge's rating (`judge.rs`).
 //!
 //! The completion's content never depends on time, latency, jitter, concurrency or
@@ -400,7 +401,10 @@ fn parse_request(req: &Value) -> Result<ChatRequest, String> {
         .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
         .ok_or_else(|| "messages: expected at least one message with role \"user\"".to_string())?;
     let text = message_text(user);
-    let chunk = block(&text, "document").unwrap_or(text.trim()).to_string();
+    let chunk = match block(&text, "document") {
+        Some(c) => c.to_string(),
+        None => example_text(&text).unwrap_or_else(|| after_last_label(&text).to_string()),
+    };
     let seed = match req.get("seed") {
         None | Some(Value::Null) => 0,
         Some(v) => v
@@ -434,6 +438,58 @@ fn parse_request(req: &Value) -> Result<ChatRequest, String> {
 }
 
 /// The text between the last `<tag>` line and the `</tag>` line after it.
+/// Without a `<document>` block, the source is what follows the last line that ends
+/// with a colon (`Text:`), when that is most of the prompt; else the whole prompt.
+fn after_last_label(text: &str) -> &str {
+    let mut cut = 0;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        offset += line.len();
+        if line.trim_end().ends_with(':') {
+            cut = offset;
+        }
+    }
+    let rest = text[cut..].trim();
+    if rest.len() * 2 >= text.trim().len() {
+        rest
+    } else {
+        text.trim()
+    }
+}
+
+/// The text of the JSON examples in a prompt (lines that are JSON objects): every string
+/// value, one sentence each. What a prompt without a source (an instruct flow) offers.
+fn example_text(text: &str) -> Option<String> {
+    fn strings(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => {
+                let s = s.trim();
+                if !s.is_empty() {
+                    let end = if s.ends_with(['.', '?', '!']) {
+                        ""
+                    } else {
+                        "."
+                    };
+                    out.push(format!("{s}{end}"));
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+            Value::Object(o) => o
+                .iter()
+                .filter(|(k, _)| *k != "id" && *k != "role")
+                .for_each(|(_, x)| strings(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(line.trim()) {
+            strings(&v, &mut out);
+        }
+    }
+    (!out.is_empty()).then(|| out.join(" "))
+}
+
 fn block<'a>(text: &'a str, tag: &str) -> Option<&'a str> {
     let (open_tag, close_tag) = (format!("<{tag}>"), format!("</{tag}>"));
     let mut open: Option<usize> = None;
@@ -787,6 +843,12 @@ mod tests {
         assert_eq!(block("no block here", "document"), None);
         assert_eq!(block("x\n<answer>\n a \n</answer>\n", "answer"), Some("a"));
         assert_eq!(block("<document>\nunclosed", "document"), None);
+        let long = "a long chunk of source text, longer than the instructions";
+        assert_eq!(
+            after_last_label(&format!("Write a question about: x\nText:\n{long}")),
+            long
+        );
+        assert_eq!(after_last_label("no label here"), "no label here");
     }
 
     #[test]

@@ -196,28 +196,46 @@ impl Validator {
             .iter()
             .position(|f| f == "answer")
             .or(fields.len().checked_sub(1));
-        let checks: Vec<Box<dyn Check>> = vec![
-            Box::new(Format {
-                min_chars: spec.format.min_chars,
-                max_chars: spec.format.max_chars,
-            }),
-            Box::new(Faithfulness {
+        Self::with_roles(spec, fields, question, answer)
+    }
+
+    /// A validator for records with these `fields`, of which `question` is checked for
+    /// relevance and `answer` for grounding (faithfulness, numbers, copying); `None`:
+    /// no such field (a flow's [`seedstream_core::spec::flow::Flow::view`]).
+    pub fn with_roles(
+        spec: &ValidateSpec,
+        fields: &[String],
+        question: Option<usize>,
+        answer: Option<usize>,
+    ) -> Validator {
+        let mut checks: Vec<Box<dyn Check>> = vec![Box::new(Format {
+            min_chars: spec.format.min_chars,
+            max_chars: spec.format.max_chars,
+        })];
+        // Grounding checks only where a field is a claim or a question (a flow's
+        // instruction/response record has neither, and no score for them).
+        if answer.is_some() {
+            checks.push(Box::new(Faithfulness {
                 min_score: spec.faithfulness.min_score,
                 check_numbers: spec.faithfulness.check_numbers,
                 check_contradictions: spec.faithfulness.check_contradictions,
-            }),
-            Box::new(Relevance {
+            }));
+        }
+        if question.is_some() || answer.is_some() {
+            checks.push(Box::new(Relevance {
                 min_score: spec.relevance.min_score,
-            }),
-            Box::new(Privacy {
-                enforce: spec.privacy.enabled,
-            }),
-            Box::new(Copying {
+            }));
+        }
+        checks.push(Box::new(Privacy {
+            enforce: spec.privacy.enabled,
+        }));
+        if answer.is_some() {
+            checks.push(Box::new(Copying {
                 max_span_words: spec.copying.max_span_words,
                 max_span_share: spec.copying.max_span_share,
                 min_share_span_words: spec.copying.min_share_span_words,
-            }),
-        ];
+            }));
+        }
         Validator {
             fields: fields.to_vec(),
             question,

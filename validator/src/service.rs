@@ -26,6 +26,7 @@ use crate::judge::{judge_for, Judge};
 use crate::models::{Item, ModelChecks};
 use crate::semantic::{embedder_for, EmbedEnv, Semantic};
 use crate::{PreparedChunk, Validator};
+use seedstream_core::record::{codes, Reason};
 
 /// Scores candidates of one job; chunks are prepared once, on first use.
 pub struct JobScorer {
@@ -34,6 +35,18 @@ pub struct JobScorer {
     chunks: Vec<OnceLock<PreparedChunk>>,
     semantic: Option<Semantic>,
     judge: Option<Arc<Judge>>,
+    /// Signatures of the seed examples (a flow's record that copies one is rejected).
+    seeds: Vec<(String, seedstream_core::dedup::Signature)>,
+}
+
+/// The fields the semantic checks and the judge read: the question (if any) and the
+/// claim; none when the record has no claim (nothing to ground).
+pub fn model_fields(job: &Job) -> Vec<String> {
+    let (names, _, a) = job.flow.view_fields();
+    match a {
+        Some(a) => names[..=a].to_vec(),
+        None => Vec::new(),
+    }
 }
 
 impl JobScorer {
@@ -43,16 +56,33 @@ impl JobScorer {
         embeddings: Option<Arc<EmbedCache>>,
         judge: Option<Arc<Judge>>,
     ) -> Arc<Self> {
-        let validator = Validator::new(&job.spec.validate, &job.spec.task.fields);
+        let (names, q, a) = job.flow.view_fields();
+        let validator = Validator::with_roles(&job.spec.validate, &names, q, a);
         let chunks = (0..job.chunks.len()).map(|_| OnceLock::new()).collect();
-        let semantic = embeddings
-            .map(|e| Semantic::new(e, &job.spec.validate.semantic, &job.spec.task.fields));
+        let semantic =
+            embeddings.map(|e| Semantic::new(e, &job.spec.validate.semantic, &model_fields(&job)));
+        let seeds = if job.flow.document_is_chunk {
+            Vec::new()
+        } else {
+            job.seed_examples
+                .iter()
+                .map(|ex| {
+                    let view = job.flow.view(&ex.fields);
+                    let empty = validator.prepare_chunk("");
+                    (
+                        ex.id.clone(),
+                        validator.score_prepared(&view, &empty).signature,
+                    )
+                })
+                .collect()
+        };
         Arc::new(Self {
             job,
             validator,
             chunks,
             semantic,
             judge,
+            seeds,
         })
     }
 
@@ -64,7 +94,7 @@ impl JobScorer {
         state: Arc<dyn StateStore>,
     ) -> Result<Arc<Self>> {
         let e = embedder_for(&job.spec.validate.semantic, env).await?;
-        let j = judge_for(&job.spec.validate.judge, &job.spec.task.fields, env, state)?;
+        let j = judge_for(&job.spec.validate.judge, &model_fields(&job), env, state)?;
         Ok(Self::with_checks(job, e, j))
     }
 
@@ -101,7 +131,15 @@ impl JobScorer {
             Ok(done) => {
                 let prepared = self.chunks[chunk]
                     .get_or_init(|| self.validator.prepare_chunk(&self.job.chunks[chunk].text));
-                let s = self.validator.score_prepared(&done.fields, prepared);
+                let view;
+                let fields = if self.job.flow.document_is_chunk {
+                    &done.fields
+                } else {
+                    view = self.job.flow.view(&done.fields);
+                    &view
+                };
+                let mut s = self.validator.score_prepared(fields, prepared);
+                self.check_seed_copy(&mut s);
                 Verdict {
                     scores: s.scores,
                     reasons: s.reasons,
@@ -126,6 +164,22 @@ impl JobScorer {
         }
     }
 
+    /// A record of a flow that repeats a seed example (the same text, or MinHash-similar
+    /// beyond `near_duplicate_jaccard`) is a copy, not new data.
+    fn check_seed_copy(&self, s: &mut crate::Scored) {
+        let min = self.job.spec.validate.diversity.near_duplicate_jaccard;
+        for (id, sig) in &self.seeds {
+            let j = seedstream_core::dedup::estimate_jaccard(&s.signature.minhash, &sig.minhash);
+            if s.signature.exact == sig.exact || j >= min {
+                s.reasons.push(Reason::new(
+                    codes::COPIED,
+                    format!("repeats seed example {id} (MinHash Jaccard {j:.2}, near_duplicate_jaccard {min:.2})"),
+                ));
+                return;
+            }
+        }
+    }
+
     /// Score candidates of this job: the lexical checks, then, when on, the semantic
     /// ones and the judge for the whole batch at once ([`ModelChecks`]).
     pub async fn score_batch(&self, cs: Vec<Candidate>) -> Result<Vec<Verdict>> {
@@ -146,11 +200,32 @@ impl JobScorer {
             return Ok(out);
         }
         let checks = self.model_checks();
+        // The semantic checks and the judge read the record as the validators do.
+        let views: Vec<serde_json::Map<String, serde_json::Value>> =
+            if self.job.flow.document_is_chunk {
+                Vec::new()
+            } else {
+                todo.iter()
+                    .map(|&i| {
+                        let fields = &out[i]
+                            .candidate
+                            .outcome
+                            .as_ref()
+                            .expect("ok outcome")
+                            .fields;
+                        self.job.flow.view(fields)
+                    })
+                    .collect()
+            };
         let items: Vec<Item<'_>> = todo
             .iter()
-            .map(|&i| {
+            .enumerate()
+            .map(|(n, &i)| {
                 let v = &out[i];
-                let fields = &v.candidate.outcome.as_ref().expect("ok outcome").fields;
+                let fields = match views.get(n) {
+                    Some(view) => view,
+                    None => &v.candidate.outcome.as_ref().expect("ok outcome").fields,
+                };
                 (
                     fields,
                     self.job.chunks[chunks[i]].text.as_str(),

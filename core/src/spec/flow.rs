@@ -2,10 +2,12 @@
 //! the role that tells validators what a field is, the JSON schema a request asks for,
 //! and the check a reply must pass.
 //!
-//! Raw structs mirror the file ([`RawField`]); [`parse_fields`] turns them into
-//! [`Field`]s, refusing what cannot work (an `enum` without values, a `list` without
-//! `items`, `values` on a string) with a message naming the field. Not yet read from job
-//! files: the flow engine (ARCHITECTURE.md, "Next: flows and lanes") builds on this.
+//! Raw structs mirror the file ([`RawField`], [`RawStep`]); [`parse_fields`] turns them
+//! into [`Field`]s, refusing what cannot work (an `enum` without values, a `list` without
+//! `items`, `values` on a string) with a message naming the field, and [`resolve`] turns
+//! `task.record` and `task.steps` (or a preset's, [`preset_yaml`]) into the [`Flow`] the
+//! generator runs, refusing unknown or forward references, unused outputs and fields no
+//! step writes.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -298,7 +300,57 @@ fn field_type(at: &str, raw: &RawField) -> Result<FieldType, String> {
     })
 }
 
+fn collect_text<'a>(v: Option<&'a Value>, out: &mut Vec<&'a str>) {
+    match v {
+        Some(Value::String(s)) => out.push(s),
+        Some(Value::Array(a)) => {
+            for x in a {
+                match x {
+                    Value::String(s) => out.push(s),
+                    Value::Object(o) => {
+                        if let Some(Value::String(c)) = o.get("content") {
+                            out.push(c)
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 impl FieldType {
+    /// Whether values of this type hold generated text.
+    pub fn has_text(&self) -> bool {
+        match self {
+            FieldType::String | FieldType::Messages { .. } => true,
+            FieldType::List { items, .. } => **items == FieldType::String,
+            _ => false,
+        }
+    }
+
+    /// A stand-in value of this type (to render templates at load).
+    pub fn example(&self) -> Value {
+        match self {
+            FieldType::String => json!("example text"),
+            FieldType::Integer => json!(1),
+            FieldType::Number => json!(1.5),
+            FieldType::Boolean => json!(true),
+            FieldType::Enum(values) => json!(values[0]),
+            FieldType::List { items, min, .. } => {
+                Value::Array(vec![items.example(); (*min).max(1) as usize])
+            }
+            FieldType::Messages { turns } => Value::Array(
+                (0..2 * turns)
+                    .map(|i| {
+                        json!({"role": if i % 2 == 0 { "user" } else { "assistant" }, "content": "example text"})
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
     /// The JSON schema of a value of this type (what `response_format` asks for).
     pub fn json_schema(&self) -> Value {
         match self {
@@ -460,6 +512,668 @@ pub fn check_object(fields: &[Field], obj: &Map<String, Value>) -> Result<(), St
         }
     }
     Ok(())
+}
+
+/// A step's `output`: a list of `task.record` fields, or a map of new fields with their
+/// types (intermediate values a later step or the record uses).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RawOutput {
+    /// Fields of `task.record`, by name.
+    Names(Vec<String>),
+    /// New fields with their types (`{facts: {type: list, items: string}}`).
+    Fields(Map<String, Value>),
+}
+
+/// A step's `model`: another model name on the job's endpoints, or other endpoints too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RawStepModel {
+    /// A model name served by the job's endpoints.
+    Name(String),
+    /// A model name and the endpoints that serve it.
+    Spec {
+        /// Model name sent in this step's requests.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// Base URLs of the endpoints for this step (default: the job's).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        endpoints: Vec<String>,
+    },
+}
+
+/// One step as written in `task.steps`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    /// The step's name (templates say `steps.NAME.FIELD`).
+    pub name: String,
+    /// The Jinja prompt, inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// The Jinja prompt from a file, relative to the job file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The system message (default: `task.system`, else the built-in one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// Another model (and endpoints) for this step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<RawStepModel>,
+    /// Run the rest of the flow once per item of this list field (each item its own record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_each: Option<String>,
+    /// With `for_each`: record the item as this `task.record` field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_as: Option<String>,
+    /// The fields the step writes.
+    pub output: RawOutput,
+    /// Sampling temperature for this step (default: `model.temperature`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling for this step (default: `model.top_p`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// Most completion tokens for this step (default: `model.max_tokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+}
+
+/// One step, checked: what the generator runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Its name.
+    pub name: String,
+    /// The Jinja prompt's text.
+    pub template: String,
+    /// Where the prompt came from, for messages (`task.steps[1].prompt` or a file path).
+    pub template_at: String,
+    /// The system message (`None`: the job's).
+    pub system: Option<String>,
+    /// Model name for this step (`None`: `model.name`).
+    pub model: Option<String>,
+    /// Endpoints for this step (empty: the job's).
+    pub endpoints: Vec<String>,
+    /// The list field this step fans out over.
+    pub for_each: Option<String>,
+    /// The record field the fan-out item is recorded as.
+    pub item_as: Option<String>,
+    /// The fields it writes (what its `response_format` asks for).
+    pub outputs: Vec<Field>,
+    /// Sampling overrides.
+    pub temperature: Option<f64>,
+    /// Sampling overrides.
+    pub top_p: Option<f64>,
+    /// Sampling overrides.
+    pub max_tokens: Option<u32>,
+}
+
+/// A job's flow: the record it makes and the steps that make it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flow {
+    /// `task.record`, in the order written (the order of a record's fields).
+    pub record: Vec<Field>,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+    /// Index of the step with `for_each` (the steps from it on run once per item).
+    pub fan_out: Option<usize>,
+    /// `kind: qa` keeps `{{ document }}` as the chunk's text, as templates written before
+    /// flows expect; everywhere else `document` is the document's name.
+    pub document_is_chunk: bool,
+}
+
+impl Flow {
+    /// The record field named `name`.
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.record.iter().find(|f| f.name == name)
+    }
+
+    /// Records a slot is expected to make: the fan-out list's `max_items` (1 without a
+    /// fan-out). Round sizes divide the shortfall by it.
+    pub fn records_per_slot(&self) -> u64 {
+        let Some(i) = self.fan_out else { return 1 };
+        let list = self.steps[i].for_each.as_deref().unwrap_or_default();
+        self.steps[..i]
+            .iter()
+            .flat_map(|s| &s.outputs)
+            .find(|f| f.name == list)
+            .map_or(1, |f| match f.ty {
+                FieldType::List { max, .. } => u64::from(max.max(1)),
+                _ => 1,
+            })
+    }
+
+    /// Every generated text of a record (strings, list items, message contents), one
+    /// per line, in record order: what diversity measures.
+    pub fn record_text(&self, fields: &Map<String, Value>) -> String {
+        let mut out: Vec<&str> = Vec::new();
+        for f in &self.record {
+            collect_text(fields.get(&f.name), &mut out);
+        }
+        out.join("\n")
+    }
+
+    /// The names of [`Flow::view`]'s fields, and which of them the validators take for
+    /// the question and for the claim (the answer).
+    pub fn view_fields(&self) -> (Vec<String>, Option<usize>, Option<usize>) {
+        if self.document_is_chunk {
+            // kind qa: the record's own fields, as before flows.
+            let names: Vec<String> = self.record.iter().map(|f| f.name.clone()).collect();
+            let q = names
+                .iter()
+                .position(|f| f == "question")
+                .or(if names.is_empty() { None } else { Some(0) });
+            let a = names
+                .iter()
+                .position(|f| f == "answer")
+                .or(names.len().checked_sub(1));
+            return (names, q, a);
+        }
+        let has = |r: Role| self.record.iter().any(|f| f.role == Some(r));
+        let mut names = Vec::new();
+        let (mut q, mut a) = (None, None);
+        if has(Role::Question) {
+            q = Some(names.len());
+            names.push("question".to_string());
+        } else if has(Role::Messages) {
+            q = Some(names.len());
+            names.push("user_turns".to_string());
+        }
+        if has(Role::Claim) || has(Role::Messages) {
+            a = Some(names.len());
+            names.push("answer".to_string());
+        }
+        if self.record.iter().any(|f| {
+            !matches!(f.role, Some(Role::Question | Role::Claim | Role::Messages))
+                && f.ty.has_text()
+        }) {
+            names.push("text".to_string());
+        }
+        (names, q, a)
+    }
+
+    /// A record as the validators read it: `question` (question fields) or `user_turns`
+    /// (a dialogue's user turns), `answer` (claim fields and assistant turns: what must
+    /// be grounded in the source) and `text` (every other generated text), each one
+    /// string; for kind qa, the record itself.
+    pub fn view(&self, fields: &Map<String, Value>) -> Map<String, Value> {
+        if self.document_is_chunk {
+            return fields.clone();
+        }
+        let (names, _, _) = self.view_fields();
+        let mut parts: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for f in &self.record {
+            let v = fields.get(&f.name);
+            match f.role {
+                Some(Role::Question) => collect_text(v, parts.entry("question").or_default()),
+                Some(Role::Claim) => collect_text(v, parts.entry("answer").or_default()),
+                Some(Role::Messages) => {
+                    for (i, m) in v
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .enumerate()
+                    {
+                        if let Some(c) = m.get("content").and_then(Value::as_str) {
+                            let key = if i % 2 == 0 { "user_turns" } else { "answer" };
+                            parts.entry(key).or_default().push(c);
+                        }
+                    }
+                }
+                _ => collect_text(v, parts.entry("text").or_default()),
+            }
+        }
+        names
+            .iter()
+            .map(|n| {
+                let text = parts
+                    .get(n.as_str())
+                    .map(|p| p.join("\n"))
+                    .unwrap_or_default();
+                (n.clone(), Value::String(text))
+            })
+            .collect()
+    }
+
+    /// Names of the record fields a seed example must have (every field but `text`
+    /// ones, which a step derives, such as a knowledge record's `context`).
+    pub fn seed_fields(&self) -> Vec<&Field> {
+        self.record
+            .iter()
+            .filter(|f| f.role != Some(Role::Text))
+            .collect()
+    }
+}
+
+/// The built-in flows, by `task.kind`. Each is YAML with `${name}` parameters filled
+/// from the task (`augmentations`, `per_augmentation`, `turns`).
+pub const PRESETS: [(&str, &str); 4] = [
+    ("qa", include_str!("presets/qa.yaml")),
+    ("knowledge", include_str!("presets/knowledge.yaml")),
+    ("instruct", include_str!("presets/instruct.yaml")),
+    ("chat", include_str!("presets/chat.yaml")),
+];
+
+/// Parameters of the presets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresetParams {
+    /// `knowledge`: the kinds of augmentation a slot may write (one per slot).
+    pub augmentations: Vec<String>,
+    /// `knowledge`: question/answer pairs per augmentation.
+    pub per_augmentation: u32,
+    /// `chat`: user/assistant exchanges per dialogue.
+    pub turns: u32,
+}
+
+impl Default for PresetParams {
+    fn default() -> Self {
+        Self {
+            augmentations: vec!["detailed_summary".into(), "atomic_facts".into()],
+            per_augmentation: 3,
+            turns: 3,
+        }
+    }
+}
+
+/// A preset's flow as YAML (`record:` and `steps:`), parameters filled in; `None` for
+/// an unknown kind.
+pub fn preset_yaml(kind: &str, p: &PresetParams) -> Option<String> {
+    let text = PRESETS.iter().find(|(k, _)| *k == kind)?.1;
+    let augs = format!(
+        "[{}]",
+        p.augmentations
+            .iter()
+            .map(|a| serde_json::to_string(a).expect("string serialises"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Some(
+        text.replace("${augmentations}", &augs)
+            .replace("${per_augmentation}", &p.per_augmentation.to_string())
+            .replace("${turns}", &p.turns.to_string()),
+    )
+}
+
+/// A preset parsed: its record and steps as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresetDoc {
+    /// The record schema.
+    pub record: Map<String, Value>,
+    /// The steps.
+    pub steps: Vec<RawStep>,
+}
+
+/// Parse a preset's YAML.
+pub fn preset(kind: &str, p: &PresetParams) -> Option<PresetDoc> {
+    let text = preset_yaml(kind, p)?;
+    let doc: PresetDoc = serde_yaml::from_str(&text)
+        .unwrap_or_else(|e| panic!("built-in preset {kind} does not parse: {e}"));
+    Some(doc)
+}
+
+/// Reads step `i`'s `template:` file (`Err`: field and problem).
+pub type ReadTemplate<'a> = dyn FnMut(usize, &str) -> Result<String, (String, String)> + 'a;
+
+/// Turn a record schema and steps into a [`Flow`]. `template_text(i, path)` reads step
+/// `i`'s `template:` file. Errors are `(field, problem)` with the field as written
+/// (`task.steps[1].for_each`).
+pub fn resolve(
+    record: &Map<String, Value>,
+    steps: &[RawStep],
+    template_text: &mut ReadTemplate<'_>,
+) -> Result<Flow, (String, String)> {
+    let err = |at: String, msg: String| Err((at, msg));
+    let record_fields = parse_fields("task.record", record).map_err(|e| split_at(&e))?;
+    if steps.is_empty() {
+        return err("task.steps".into(), "expected at least one step".into());
+    }
+    let mut out: Vec<Step> = Vec::new();
+    let mut fan_out: Option<usize> = None;
+    // Where each field is written: field name → step index.
+    let mut written: std::collections::BTreeMap<String, usize> = Default::default();
+    for (i, raw) in steps.iter().enumerate() {
+        let at = format!("task.steps[{i}]");
+        if !is_identifier(&raw.name) {
+            return err(
+                format!("{at}.name"),
+                format!(
+                    "{:?}: a step name is letters, digits and _, starting with a letter",
+                    raw.name
+                ),
+            );
+        }
+        if out.iter().any(|s| s.name == raw.name) {
+            return err(
+                format!("{at}.name"),
+                format!("step {:?} is named twice", raw.name),
+            );
+        }
+        let (template, template_at) = match (&raw.prompt, &raw.template) {
+            (Some(p), None) => (p.clone(), format!("{at}.prompt")),
+            (None, Some(t)) => (template_text(i, t)?, t.clone()),
+            (Some(_), Some(_)) => {
+                return err(
+                    at,
+                    format!("step {}: give prompt or template, not both", raw.name),
+                )
+            }
+            (None, None) => {
+                return err(
+                    at,
+                    format!(
+                        "step {}: needs a prompt (prompt: inline, or template: a file)",
+                        raw.name
+                    ),
+                )
+            }
+        };
+        let outputs = match &raw.output {
+            RawOutput::Names(names) => {
+                if names.is_empty() {
+                    return err(format!("{at}.output"), "no fields".into());
+                }
+                names
+                    .iter()
+                    .map(|n| {
+                        record_fields.iter().find(|f| &f.name == n).cloned().ok_or((
+                            format!("{at}.output"),
+                            format!(
+                                "step {}: {n:?} is not a field of task.record ({})",
+                                raw.name,
+                                names_of(&record_fields)
+                            ),
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            RawOutput::Fields(m) => {
+                let fs = parse_fields(&format!("{at}.output"), m).map_err(|e| split_at(&e))?;
+                for f in &fs {
+                    if let Some(r) = record_fields.iter().find(|r| r.name == f.name) {
+                        if r.ty != f.ty {
+                            return err(
+                                format!("{at}.output.{}", f.name),
+                                format!("a field of task.record with another type: write it as output: [{}] to use the record's type", r.name),
+                            );
+                        }
+                    }
+                }
+                fs
+            }
+        };
+        for f in &outputs {
+            if let Some(&j) = written.get(&f.name) {
+                return err(
+                    format!("{at}.output"),
+                    format!(
+                        "field {:?} is written by step {} already",
+                        f.name, out[j].name
+                    ),
+                );
+            }
+            written.insert(f.name.clone(), i);
+        }
+        if let Some(list) = &raw.for_each {
+            if let Some(j) = fan_out {
+                return err(
+                    format!("{at}.for_each"),
+                    format!(
+                        "only one step may fan out (step {} does already)",
+                        out[j].name
+                    ),
+                );
+            }
+            let producer = out
+                .iter()
+                .flat_map(|s| &s.outputs)
+                .find(|f| &f.name == list);
+            match producer {
+                Some(f) if matches!(f.ty, FieldType::List { .. }) => {}
+                Some(_) => {
+                    return err(
+                        format!("{at}.for_each"),
+                        format!("{list:?} is not a list field"),
+                    )
+                }
+                None => {
+                    let later = steps[i..].iter().any(|s| match &s.output {
+                        RawOutput::Names(n) => n.contains(list),
+                        RawOutput::Fields(m) => m.contains_key(list),
+                    });
+                    return err(
+                        format!("{at}.for_each"),
+                        if later {
+                            format!("{list:?} is written by this or a later step: for_each takes a list an earlier step wrote")
+                        } else {
+                            format!("no earlier step writes a field {list:?}")
+                        },
+                    );
+                }
+            }
+            fan_out = Some(i);
+        }
+        if let Some(name) = &raw.item_as {
+            if raw.for_each.is_none() {
+                return err(
+                    format!("{at}.item_as"),
+                    "item_as needs for_each on the same step".into(),
+                );
+            }
+            let Some(f) = record_fields.iter().find(|f| &f.name == name) else {
+                return err(
+                    format!("{at}.item_as"),
+                    format!(
+                        "{name:?} is not a field of task.record ({})",
+                        names_of(&record_fields)
+                    ),
+                );
+            };
+            if let Some(&j) = written.get(name) {
+                return err(
+                    format!("{at}.item_as"),
+                    format!("field {name:?} is written by step {} already", out[j].name),
+                );
+            }
+            let _ = f;
+            written.insert(name.clone(), i);
+        }
+        let (model, endpoints) = match &raw.model {
+            None => (None, Vec::new()),
+            Some(RawStepModel::Name(n)) => (Some(n.clone()), Vec::new()),
+            Some(RawStepModel::Spec { name, endpoints }) => (name.clone(), endpoints.clone()),
+        };
+        if model.as_deref() == Some("") {
+            return err(format!("{at}.model"), "empty model name".into());
+        }
+        for (k, url) in endpoints.iter().enumerate() {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return err(
+                    format!("{at}.model.endpoints[{k}]"),
+                    format!("invalid URL {url:?}: expected http://host:port"),
+                );
+            }
+        }
+        if let Some(t) = raw.temperature {
+            if !(0.0..=2.0).contains(&t) {
+                return err(
+                    format!("{at}.temperature"),
+                    format!("expected 0 to 2, found {t}"),
+                );
+            }
+        }
+        if let Some(t) = raw.top_p {
+            if !(t > 0.0 && t <= 1.0) {
+                return err(
+                    format!("{at}.top_p"),
+                    format!("expected more than 0 and at most 1, found {t}"),
+                );
+            }
+        }
+        if raw.max_tokens == Some(0) {
+            return err(format!("{at}.max_tokens"), "expected at least 1".into());
+        }
+        // Every variable the template names must exist by this step.
+        let earlier = &out[..];
+        check_references(&raw.name, &template, earlier, fan_out.is_some())
+            .map_err(|e| (template_at.clone(), e))?;
+        out.push(Step {
+            name: raw.name.clone(),
+            template,
+            template_at,
+            system: raw.system.clone(),
+            model,
+            endpoints,
+            for_each: raw.for_each.clone(),
+            item_as: raw.item_as.clone(),
+            outputs,
+            temperature: raw.temperature,
+            top_p: raw.top_p,
+            max_tokens: raw.max_tokens,
+        });
+    }
+    // Every record field is written by some step.
+    for f in &record_fields {
+        if !written.contains_key(&f.name) {
+            return err(
+                format!("task.record.{}", f.name),
+                "no step writes it (name it in a step's output)".into(),
+            );
+        }
+    }
+    // Every intermediate output is used: by the record, a later template or a fan-out.
+    for (i, s) in out.iter().enumerate() {
+        for f in &s.outputs {
+            if record_fields.iter().any(|r| r.name == f.name) {
+                continue;
+            }
+            let used = out[i + 1..].iter().any(|later| {
+                later.for_each.as_deref() == Some(f.name.as_str())
+                    || template_uses(&later.template, &s.name, &f.name)
+            });
+            if !used {
+                return err(
+                    format!("task.steps[{i}].output.{}", f.name),
+                    format!(
+                        "step {} writes {:?} but no record field or later step uses it",
+                        s.name, f.name
+                    ),
+                );
+            }
+        }
+    }
+    Ok(Flow {
+        record: record_fields,
+        steps: out,
+        fan_out,
+        document_is_chunk: false,
+    })
+}
+
+fn names_of(fields: &[Field]) -> String {
+    fields
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `task.record.x: problem` → (`task.record.x`, `problem`).
+fn split_at(e: &str) -> (String, String) {
+    match e.split_once(": ") {
+        Some((a, b)) => (a.to_string(), b.to_string()),
+        None => ("task".into(), e.to_string()),
+    }
+}
+
+/// The variables a template may use.
+pub const TEMPLATE_VARS: [&str; 9] = [
+    "chunk",
+    "document",
+    "section",
+    "examples",
+    "item",
+    "steps",
+    "fields",
+    "kind",
+    "slot_seed",
+];
+
+fn parse_template(text: &str) -> Result<std::collections::HashSet<String>, String> {
+    let mut env = minijinja::Environment::new();
+    env.add_template("t", text)
+        .map_err(|e| format!("invalid template: {e}"))?;
+    let t = env.get_template("t").map_err(|e| e.to_string())?;
+    Ok(t.undeclared_variables(true))
+}
+
+fn check_references(
+    step: &str,
+    text: &str,
+    earlier: &[Step],
+    in_fan_out: bool,
+) -> Result<(), String> {
+    let vars = parse_template(text)?;
+    let mut vars: Vec<String> = vars.into_iter().collect();
+    vars.sort();
+    for v in &vars {
+        let mut parts = v.split('.');
+        let root = parts.next().unwrap_or_default();
+        if !TEMPLATE_VARS.contains(&root) {
+            return Err(format!(
+                "step {step}: unknown variable {root:?} (a template sees {})",
+                TEMPLATE_VARS.join(", ")
+            ));
+        }
+        if root == "item" && !in_fan_out {
+            return Err(format!(
+                "step {step}: uses item, but neither it nor an earlier step has for_each"
+            ));
+        }
+        if root != "steps" {
+            continue;
+        }
+        let Some(name) = parts.next() else { continue };
+        let Some(s) = earlier.iter().find(|s| s.name == name) else {
+            return Err(format!(
+                "step {step}: steps.{name} is not an earlier step{}",
+                if earlier.is_empty() {
+                    " (this is the first step)".to_string()
+                } else {
+                    format!(
+                        " (earlier steps: {})",
+                        earlier
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            ));
+        };
+        let Some(field) = parts.next() else { continue };
+        if !s.outputs.iter().any(|f| f.name == field) {
+            return Err(format!(
+                "step {step}: steps.{name}.{field}: step {name} writes {}",
+                s.outputs
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn template_uses(text: &str, step: &str, field: &str) -> bool {
+    let Ok(vars) = parse_template(text) else {
+        return false;
+    };
+    let exact = format!("steps.{step}.{field}");
+    let whole = format!("steps.{step}");
+    vars.iter()
+        .any(|v| v == "steps" || *v == whole || v == &exact || v.starts_with(&format!("{exact}.")))
 }
 
 #[cfg(test)]

@@ -32,7 +32,9 @@ pub struct JobSpec {
     /// Most slots the job may plan over all rounds (the budget); default `target * 4`.
     #[serde(default)]
     pub max_slots: Option<u64>,
-    /// Source documents (.md / .txt), paths relative to the job file.
+    /// Source documents (.md / .txt), paths relative to the job file (optional for kind
+    /// instruct).
+    #[serde(default)]
     pub sources: Vec<SourceSpec>,
     /// How documents are cut into chunks.
     #[serde(default)]
@@ -84,8 +86,29 @@ impl Default for ChunkingSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskKind {
-    /// Question/answer pairs grounded in a source chunk.
+    /// Question/answer pairs grounded in a source chunk (a built-in flow).
     Qa,
+    /// Augmentations of each chunk, then question/answer pairs grounded in them.
+    Knowledge,
+    /// Instruction/response pairs from the seed examples (sources optional).
+    Instruct,
+    /// Grounded multi-turn dialogues.
+    Chat,
+    /// Only what `task.record` and `task.steps` say.
+    Flow,
+}
+
+impl TaskKind {
+    /// The name as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::Qa => "qa",
+            TaskKind::Knowledge => "knowledge",
+            TaskKind::Instruct => "instruct",
+            TaskKind::Chat => "chat",
+            TaskKind::Flow => "flow",
+        }
+    }
 }
 
 /// What to generate.
@@ -106,6 +129,22 @@ pub struct TaskSpec {
     /// Optional system prompt (replaces the built-in one).
     #[serde(default)]
     pub system: Option<String>,
+    /// `kind: flow`: the record's fields, with types and roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `kind: flow`: the steps that write the record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<flow::RawStep>,
+    /// `kind: knowledge`: the augmentations a slot may write (default
+    /// `[detailed_summary, atomic_facts]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augmentations: Option<Vec<String>>,
+    /// `kind: knowledge`: question/answer pairs per augmentation (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_augmentation: Option<u32>,
+    /// `kind: chat`: user/assistant exchanges per dialogue (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turns: Option<u32>,
 }
 
 /// Which model backend samples.
@@ -723,6 +762,8 @@ pub struct Job {
     /// Every file the spec names (sources, seed examples, template), by the path as
     /// written, with its (normalised) text: what a [`JobBundle`] carries to other nodes.
     pub inputs: BTreeMap<String, String>,
+    /// The flow the generator runs (a preset's, or `task.record` and `task.steps`).
+    pub flow: flow::Flow,
 }
 
 /// A job with every input inline: what is stored for, and sent to, other nodes (they
@@ -855,6 +896,17 @@ impl Job {
         )
     }
 
+    /// The id of record `item` of slot `key`: `<job id>:<round>:<shard>:<slot>`, plus
+    /// `:<item>` when the flow fans out (DESIGN.md invariant 2).
+    pub fn record_id(&self, key: &crate::plan::SlotKey, item: u32) -> String {
+        let id = key.record_id(&self.id);
+        if self.flow.fan_out.is_some() {
+            format!("{id}:{item}")
+        } else {
+            id
+        }
+    }
+
     /// Everything another node needs to rebuild this job.
     pub fn bundle(&self) -> JobBundle {
         JobBundle {
@@ -934,6 +986,7 @@ impl Job {
                 ));
             }
         }
+        check_task_shape(&spec.task).map_err(|(f, m)| bad(&f, m))?;
         if spec.task.kind == TaskKind::Qa {
             for need in ["question", "answer"] {
                 if !fields.iter().any(|f| f == need) {
@@ -1148,10 +1201,10 @@ impl Job {
         }
 
         // Sources.
-        if spec.sources.is_empty() {
+        if spec.sources.is_empty() && spec.task.kind != TaskKind::Instruct {
             return Err(bad(
                 "sources",
-                "expected at least one source document".into(),
+                "expected at least one source document (only kind instruct runs without)".into(),
             ));
         }
         let mut sources = Vec::new();
@@ -1186,6 +1239,62 @@ impl Job {
                 text,
             });
         }
+        if sources.is_empty() {
+            // An instruct job without sources: one empty chunk, so every slot has one
+            // (no grounding checks apply to it; records say `source: null`).
+            sources.push(Source {
+                path: String::new(),
+                text: String::new(),
+            });
+            chunks.push(Chunk {
+                doc: 0,
+                index: 0,
+                text: String::new(),
+            });
+        }
+
+        // The flow (before the seed examples, which must have its record's fields).
+        let mut step_templates: Vec<String> = Vec::new();
+        let user_template = match &spec.task.template {
+            Some(t) => {
+                let path = base.join(t);
+                let text = files.read(job_file, "task.template", t)?;
+                inputs.insert(t.clone(), text.clone());
+                crate::prompt::check_template(&text, &spec.task.fields, spec.task.few_shot)
+                    .map_err(|e| Error::bad_input(&path, "task.template", e))?;
+                Some(text)
+            }
+            None => None,
+        };
+        let flow = {
+            let mut read = |i: usize, t: &str| -> std::result::Result<String, (String, String)> {
+                let field = format!("task.steps[{i}].template");
+                match files.read(job_file, &field, t) {
+                    Ok(text) => {
+                        inputs.insert(t.to_string(), text.clone());
+                        step_templates.push(text.clone());
+                        Ok(text)
+                    }
+                    Err(Error::BadInput { field, problem, .. }) => Err((field, problem)),
+                    Err(e) => Err((field, e.to_string())),
+                }
+            };
+            build_flow(&spec.task, user_template.as_deref(), &mut read).map_err(
+                |(field, problem)| {
+                    // A problem inside a template file names the file.
+                    if spec
+                        .task
+                        .steps
+                        .iter()
+                        .any(|s| s.template.as_deref() == Some(field.as_str()))
+                    {
+                        Error::bad_input(base.join(&field), "template", problem)
+                    } else {
+                        bad(&field, problem)
+                    }
+                },
+            )?
+        };
 
         // Seed examples.
         let seed_path = base.join(&spec.seed_examples);
@@ -1204,23 +1313,28 @@ impl Job {
                 return Err(Error::bad_input(&seed_path, &at, "expected a JSON object"));
             };
             let mut ex = serde_json::Map::new();
-            for f in &spec.task.fields {
-                match obj.get(f) {
-                    Some(serde_json::Value::String(s)) if !s.trim().is_empty() => {
-                        ex.insert(f.clone(), serde_json::Value::String(s.clone()));
-                    }
-                    Some(_) => {
-                        return Err(Error::bad_input(
-                            &seed_path,
-                            format!("{at}: {f}"),
-                            "expected a non-empty string",
-                        ));
+            for f in flow.seed_fields() {
+                match obj.get(&f.name) {
+                    Some(v) => {
+                        f.ty.check(&f.name, v).map_err(|e| {
+                            Error::bad_input(&seed_path, format!("{at}: {}", f.name), e)
+                        })?;
+                        ex.insert(f.name.clone(), v.clone());
                     }
                     None => {
                         return Err(Error::bad_input(
                             &seed_path,
-                            format!("{at}: {f}"),
-                            format!("missing task field {f:?}"),
+                            format!("{at}: {}", f.name),
+                            format!(
+                                "missing record field {:?} (kind {} needs {})",
+                                f.name,
+                                spec.task.kind.as_str(),
+                                flow.seed_fields()
+                                    .iter()
+                                    .map(|f| f.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
                         ));
                     }
                 }
@@ -1250,18 +1364,7 @@ impl Job {
             ));
         }
 
-        // Template.
-        let template = match &spec.task.template {
-            Some(t) => {
-                let path = base.join(t);
-                let text = files.read(job_file, "task.template", t)?;
-                inputs.insert(t.clone(), text.clone());
-                crate::prompt::check_template(&text, &spec.task.fields, spec.task.few_shot)
-                    .map_err(|e| Error::bad_input(&path, "task.template", e))?;
-                Some(text)
-            }
-            None => None,
-        };
+        let template = user_template;
 
         // Local model file.
         // The model file lives where the job was written; a node rebuilding a bundle
@@ -1279,14 +1382,23 @@ impl Job {
 
         // Written or defaulted, the same budget is the same job.
         spec.max_slots = Some(max_slots);
-        let fingerprint = fingerprint(&spec, &sources, &seed_text, template.as_deref());
+        let mut fingerprint = fingerprint(&spec, &sources, &seed_text, template.as_deref());
+        if !step_templates.is_empty() {
+            let mut h = Sha256::new();
+            h.update(fingerprint.as_bytes());
+            for t in &step_templates {
+                h.update((t.len() as u64).to_le_bytes());
+                h.update(t.as_bytes());
+            }
+            fingerprint = hex::encode(h.finalize());
+        }
         let id = format!("{}-{}", spec.name, &fingerprint[..12]);
         let output_dir = match (&overrides.output_dir, &spec.output.dir) {
             (Some(d), _) => d.clone(),
             (None, Some(d)) => base.join(d),
             (None, None) => base.join("out").join(&spec.name),
         };
-        Ok(Job {
+        let job = Job {
             spec,
             file: job_file.to_path_buf(),
             id,
@@ -1298,7 +1410,12 @@ impl Job {
             max_slots,
             output_dir,
             inputs,
-        })
+            flow,
+        };
+        // Every step renders on the first slot: a template that fails there would fail
+        // on every slot.
+        crate::prompt::FlowPrompts::check_first_slot(&job)?;
+        Ok(job)
     }
 }
 
@@ -1390,6 +1507,157 @@ fn fingerprint(
     h.update(b"\0template\0");
     h.update(template.unwrap_or("").as_bytes());
     hex::encode(h.finalize())
+}
+
+/// Refuse task keys that do not go with its kind, naming the key.
+fn check_task_shape(task: &TaskSpec) -> std::result::Result<(), (String, String)> {
+    let kind = task.kind.as_str();
+    let preset_hint = |key: &str| {
+        format!(
+            "kind {kind} is a built-in flow with its own {key}; to change it, write kind: flow (`seedstream flow show {kind}` prints the preset to start from)"
+        )
+    };
+    if task.kind != TaskKind::Flow {
+        if task.record.is_some() {
+            return Err(("task.record".into(), preset_hint("record")));
+        }
+        if !task.steps.is_empty() {
+            return Err(("task.steps".into(), preset_hint("steps")));
+        }
+    }
+    if task.kind != TaskKind::Qa {
+        if task.template.is_some() {
+            return Err((
+                "task.template".into(),
+                if task.kind == TaskKind::Flow {
+                    "kind flow takes each step's prompt: or template: instead".into()
+                } else {
+                    preset_hint("prompts")
+                },
+            ));
+        }
+        if task.fields != defaults::fields() {
+            return Err((
+                "task.fields".into(),
+                format!("task.fields is for kind qa; kind {kind} declares its record in task.record (`seedstream flow show {kind}`)"),
+            ));
+        }
+    }
+    if task.kind == TaskKind::Flow && task.record.is_none() {
+        return Err((
+            "task.record".into(),
+            "kind flow needs a record: its fields with a type and a role (`seedstream flow show qa` prints one)".into(),
+        ));
+    }
+    if task.kind == TaskKind::Flow && task.steps.is_empty() {
+        return Err((
+            "task.steps".into(),
+            "kind flow needs at least one step (`seedstream flow show knowledge` prints a flow of three)".into(),
+        ));
+    }
+    if task.kind != TaskKind::Knowledge {
+        for (set, key) in [
+            (task.augmentations.is_some(), "augmentations"),
+            (task.per_augmentation.is_some(), "per_augmentation"),
+        ] {
+            if set {
+                return Err((
+                    format!("task.{key}"),
+                    format!("{key} is for kind knowledge"),
+                ));
+            }
+        }
+    }
+    if task.kind != TaskKind::Chat && task.turns.is_some() {
+        return Err(("task.turns".into(), "turns is for kind chat".into()));
+    }
+    if let Some(a) = &task.augmentations {
+        if a.is_empty() {
+            return Err((
+                "task.augmentations".into(),
+                "expected at least one (detailed_summary, atomic_facts, or your own words such as question_answer_list)".into(),
+            ));
+        }
+        for (i, x) in a.iter().enumerate() {
+            if x.trim().is_empty() || x.contains(['"', '\\', '\n']) {
+                return Err((
+                    format!("task.augmentations[{i}]"),
+                    format!("expected a short name, found {x:?}"),
+                ));
+            }
+        }
+    }
+    for (v, key) in [
+        (task.per_augmentation, "per_augmentation"),
+        (task.turns, "turns"),
+    ] {
+        if let Some(n) = v {
+            if !(1..=20).contains(&n) {
+                return Err((
+                    format!("task.{key}"),
+                    format!("expected 1 to 20, found {n}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The preset parameters a task gives (defaults for the rest).
+pub fn preset_params(task: &TaskSpec) -> flow::PresetParams {
+    let d = flow::PresetParams::default();
+    flow::PresetParams {
+        augmentations: task.augmentations.clone().unwrap_or(d.augmentations),
+        per_augmentation: task.per_augmentation.unwrap_or(d.per_augmentation),
+        turns: task.turns.unwrap_or(d.turns),
+    }
+}
+
+/// The flow a task runs: `task.record` and `task.steps` for kind `flow`, else the
+/// preset of its kind (for `qa`, with `task.fields` and `task.template` applied).
+fn build_flow(
+    task: &TaskSpec,
+    user_template: Option<&str>,
+    read: &mut flow::ReadTemplate<'_>,
+) -> std::result::Result<flow::Flow, (String, String)> {
+    match task.kind {
+        TaskKind::Flow => flow::resolve(
+            task.record.as_ref().expect("checked by check_task_shape"),
+            &task.steps,
+            read,
+        ),
+        TaskKind::Qa => {
+            let p = flow::preset("qa", &preset_params(task)).expect("qa preset");
+            let record: serde_json::Map<String, serde_json::Value> = task
+                .fields
+                .iter()
+                .map(|f| {
+                    let v = match f.as_str() {
+                        "question" => serde_json::json!({"type": "string", "role": "question"}),
+                        "answer" => serde_json::json!({"type": "string", "role": "claim"}),
+                        _ => serde_json::json!({"type": "string"}),
+                    };
+                    (f.clone(), v)
+                })
+                .collect();
+            let mut steps = p.steps;
+            steps[0].output = flow::RawOutput::Names(task.fields.clone());
+            if let Some(t) = user_template {
+                steps[0].prompt = Some(t.to_string());
+            }
+            let mut f = flow::resolve(&record, &steps, read)?;
+            if user_template.is_some() {
+                f.steps[0].template_at = "task.template".into();
+            }
+            f.document_is_chunk = true;
+            Ok(f)
+        }
+        k => {
+            let p =
+                flow::preset(k.as_str(), &preset_params(task)).expect("every kind has a preset");
+            flow::resolve(&p.record, &p.steps, read)
+        }
+    }
 }
 
 #[cfg(test)]
