@@ -259,6 +259,39 @@ fn http_status(addr: &str, path: &str) -> u16 {
 /// resubmission is one job and free; bad requests get proper codes and leave the
 /// cluster healthy; cancel stops work within seconds and a resubmission pays only for
 /// what was left; accepted records stream to their topic; health and metrics answer.
+/// Flows in the cluster: every step runs in the generator that owns the slot, typed
+/// fields and fan-out items travel over Kafka, and the dataset is the embedded one.
+#[test]
+fn cluster_runs_flows_like_embedded() {
+    let dir = tempdir("cluster-flows");
+    let broker = Broker::start(&dir.join("broker"));
+    let redis = Redis::start(&dir.join("redis"));
+    let sim = Sim::start(&["--latency-ms", "5", "--bad-off-topic", "0.05"]);
+    let mut fleet = Fleet::new(&dir, &broker, &redis, "flows");
+    fleet.coordinator();
+    for role in ["generator", "generator", "validator", "validator"] {
+        fleet.spawn(role, &[]);
+    }
+    for (kind, target) in [("knowledge", 45), ("chat", 20), ("flow", 30)] {
+        let job = example_job(&dir, kind, target, "");
+        let embedded = dir.join(format!("{kind}-embedded"));
+        assert!(run_job(&job, &embedded, &sim.url, &[]).status.success());
+        let o = fleet.submit_watch(&job, &sim.url, Duration::from_secs(120));
+        assert!(
+            o.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let out = fleet.datasets().join(job_id_of(&o));
+        same_dataset(&embedded, &out);
+        assert_eq!(
+            lines(&out.join("samples.jsonl")).len() as u64,
+            target,
+            "{kind}"
+        );
+    }
+}
+
 #[test]
 fn cluster_jobs_over_grpc() {
     let dir = tempdir("cluster");

@@ -74,6 +74,10 @@ pub struct SimArgs {
     /// Rate of `200` replies that are not valid JSON or whose content holds no JSON object.
     #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
     pub fault_malformed: f64,
+    /// Rate of `200` replies whose JSON does not fit the requested schema (the first
+    /// field has the wrong type: a number for a string, a string for anything else).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+    pub fault_schema: f64,
     /// Rate of off-topic samples.
     #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
     pub bad_off_topic: f64,
@@ -115,6 +119,7 @@ impl Default for SimArgs {
             fault_timeout: 0.0,
             hang_ms: 30_000,
             fault_malformed: 0.0,
+            fault_schema: 0.0,
             bad_off_topic: 0.0,
             bad_copied: 0.0,
             bad_near_duplicate: 0.0,
@@ -231,6 +236,7 @@ enum Fault {
     ServerError,
     Timeout,
     Malformed,
+    Schema,
 }
 
 impl Fault {
@@ -240,6 +246,7 @@ impl Fault {
             Fault::ServerError => "500",
             Fault::Timeout => "timeout",
             Fault::Malformed => "malformed",
+            Fault::Schema => "schema",
         }
     }
 }
@@ -298,6 +305,7 @@ impl Sim {
             (Fault::ServerError, a.fault_500),
             (Fault::Timeout, a.fault_timeout),
             (Fault::Malformed, a.fault_malformed),
+            (Fault::Schema, a.fault_schema),
         ]
         .into_iter()
         .find(|&(_, rate)| draws.chance(rate))
@@ -667,10 +675,20 @@ async fn chat(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     let content = if let Some((question, answer)) = &parsed.judge {
         crate::judge::reply(&parsed.chunk, question.as_deref(), answer, key)
     } else {
-        let record = match &parsed.typed {
+        let mut record = match &parsed.typed {
             Some(props) => sample_typed(&parsed.chunk, props, parsed.seed, &sim.rates),
             None => sample(&parsed.chunk, &parsed.fields, parsed.seed, &sim.rates),
         };
+        if fault == Some(Fault::Schema) {
+            sim.count_fault(Fault::Schema);
+            if let Some((_, v)) = record.iter_mut().next() {
+                *v = if v.is_string() {
+                    json!(42)
+                } else {
+                    json!("not the declared type")
+                };
+            }
+        }
         let object = serde_json::to_string(&record).expect("a JSON map serialises");
         let mut prose_rng =
             Rng::new(fnv1a(parsed.chunk.as_bytes()) ^ mix64(parsed.seed ^ PROSE_SALT));

@@ -194,3 +194,30 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// An example job of `examples/<kind>/job.yaml`, copied into `dir` with its paths made
+/// absolute and `target` / `max_slots` set.
+pub fn example_job(dir: &Path, kind: &str, target: u64, extra: &str) -> PathBuf {
+    let ex = repo().join("examples").join(kind);
+    let text = std::fs::read_to_string(ex.join("job.yaml")).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        let t = line.trim_start();
+        if let Some(p) = t
+            .strip_prefix("- path: ")
+            .or_else(|| t.strip_prefix("seed_examples: "))
+        {
+            let abs = ex.join(p);
+            out.push_str(&line.replace(p, abs.to_str().unwrap()));
+        } else if t.starts_with("target:") {
+            out.push_str(&format!("target: {target}"));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out.push_str(extra);
+    let path = dir.join(format!("{kind}.yaml"));
+    std::fs::write(&path, out).unwrap();
+    path
+}

@@ -473,9 +473,13 @@ impl Check for Privacy {
     }
 }
 
-/// The answer does not copy a long verbatim span of the source.
+/// The answer does not reproduce the source beyond one of its sentences: restating one
+/// source sentence, even word for word, is grounding; a verbatim run that crosses a
+/// sentence boundary of the source, or covers most of the chunk, is copying.
 pub(crate) struct Copying {
+    /// Longest verbatim run allowed across a sentence boundary of the source.
     pub(crate) max_span_words: usize,
+    /// Share of the chunk a run may cover (with at least `min_share_span_words` words).
     pub(crate) max_span_share: f64,
     pub(crate) min_share_span_words: usize,
 }
@@ -491,23 +495,31 @@ impl Check for Copying {
             return;
         };
         let words: Vec<u64> = rec.tokens[a].iter().map(|t| t.raw).collect();
-        let span = rec.chunk.longest_common_run(&words);
+        let (span, crossing) = rec.chunk.longest_common_run(&words);
         let score = if words.is_empty() {
             1.0
         } else {
             1.0 - (span as f64 / words.len() as f64).min(1.0)
         };
         out.scores.insert(self.name().into(), score);
-        // A long run, or a shorter answer that is mostly one run of the source.
-        let mostly_copied = span >= self.min_share_span_words
-            && span as f64 >= self.max_span_share * words.len() as f64;
-        if span > self.max_span_words || mostly_copied {
+        let chunk_words = rec.chunk.len();
+        let most_of_chunk = span >= self.min_share_span_words
+            && span as f64 >= self.max_span_share * chunk_words as f64;
+        if crossing > self.max_span_words {
             out.reasons.push(Reason::new(
                 codes::COPIED,
                 format!(
-                    "{span} consecutive words of the answer ({} in all) copied verbatim from the source (max_span_words {}; or max_span_share {:.2} of an answer when the run has {}+ words)",
+                    "{crossing} consecutive words of the answer ({} in all) copied verbatim from the source across a sentence boundary (max_span_words {})",
                     words.len(),
-                    self.max_span_words,
+                    self.max_span_words
+                ),
+            ));
+        } else if most_of_chunk {
+            out.reasons.push(Reason::new(
+                codes::COPIED,
+                format!(
+                    "{span} consecutive words of the answer copied verbatim from the source, {:.0}% of its {chunk_words} words (max_span_share {:.2} when the run has {}+ words)",
+                    100.0 * span as f64 / chunk_words.max(1) as f64,
                     self.max_span_share,
                     self.min_share_span_words
                 ),

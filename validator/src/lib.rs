@@ -95,6 +95,8 @@ pub struct PreparedChunk {
     seq: Vec<u64>,
     /// `(hash, position)` of every token, sorted, to find where a word occurs.
     index: Vec<(u64, u32)>,
+    /// The sentence of each token (index into the chunk's sentences).
+    sentence_of: Vec<u32>,
     /// The chunk read for the contradiction rules.
     source: contradict::Source,
     /// The street addresses, IP addresses and dates of birth the chunk gives
@@ -120,9 +122,16 @@ impl PreparedChunk {
         self.durations.binary_search(&key).is_ok()
     }
 
-    /// Length of the longest run of `words` that occurs verbatim in the chunk.
-    fn longest_common_run(&self, words: &[u64]) -> usize {
+    /// Tokens in the chunk.
+    fn len(&self) -> usize {
+        self.seq.len()
+    }
+
+    /// Length of the longest run of `words` that occurs verbatim in the chunk, and of
+    /// the longest such run that crosses a sentence boundary of the chunk (0: none).
+    fn longest_common_run(&self, words: &[u64]) -> (usize, usize) {
         let mut best = 0;
+        let mut crossing = 0;
         for (i, &w) in words.iter().enumerate() {
             let from = self.index.partition_point(|&(h, _)| h < w);
             for &(h, j) in &self.index[from..] {
@@ -140,9 +149,12 @@ impl PreparedChunk {
                     .take_while(|(a, b)| a == b)
                     .count();
                 best = best.max(run);
+                if run > 0 && self.sentence_of[j] != self.sentence_of[j + run - 1] {
+                    crossing = crossing.max(run);
+                }
             }
         }
-        best
+        (best, crossing)
     }
 }
 
@@ -274,6 +286,15 @@ impl Validator {
         numbers.sort_unstable();
         numbers.dedup();
         let seq: Vec<u64> = toks.iter().map(|t| t.raw).collect();
+        // Sentence of each token: the number of sentence starts at or before it.
+        let starts: Vec<usize> = semantic::sentences(chunk)
+            .iter()
+            .map(|s| s.as_ptr() as usize - chunk.as_ptr() as usize)
+            .collect();
+        let sentence_of: Vec<u32> = toks
+            .iter()
+            .map(|t| starts.partition_point(|&s| s <= t.start).saturating_sub(1) as u32)
+            .collect();
         let mut index: Vec<(u64, u32)> = seq
             .iter()
             .enumerate()
@@ -295,6 +316,7 @@ impl Validator {
                 .fold(0x6e75_6d62_6572_7300, |h, &x| text::mix64(h ^ x)),
             seq,
             index,
+            sentence_of,
             source,
         }
     }

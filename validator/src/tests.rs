@@ -375,38 +375,58 @@ into several smaller lakes";
 
     let s = score(GOOD_Q, GOOD_A);
     assert!(s.scores["copying"] > 0.3, "{:?}", s.scores);
+    // Eight words across the boundary of two source sentences: over max_span_words 5.
     let mut spec = ValidateSpec::default();
     spec.copying.max_span_words = 5;
     let v = Validator::new(&spec, &fields());
     let s = v.score(&Input {
-        fields: &qa(GOOD_Q, GOOD_A),
+        fields: &qa(
+            "What happened to the sea and then the fishing?",
+            "It split into several smaller lakes. The fishing industry collapsed then.",
+        ),
         chunk: CHUNK,
     });
     assert!(codes_of(&s).contains(&codes::COPIED), "{:?}", s.reasons);
 }
 
 #[test]
-fn a_short_answer_that_is_one_copied_sentence_is_copied() {
-    // 15 words, every one a run of the source: under max_span_words, but all copied.
+fn restating_one_source_sentence_is_not_copying() {
     let q = "What happened to the fishing industry?";
-    let whole = "The fishing industry collapsed, and the exposed seabed released salt and dust laden with pesticides.";
-    let s = score(q, whole);
+    // One whole source sentence, word for word (23 words), bare or with a lead-in: a
+    // grounded answer, not a copy.
+    let whole = "The fishing industry collapsed, and the exposed seabed released salt and dust laden with pesticides, harming the health of nearby communities.";
+    for a in [
+        whole.to_string(),
+        format!("The passage states that {}", whole.to_lowercase()),
+    ] {
+        let s = score(q, &a);
+        assert!(
+            !codes_of(&s).contains(&codes::COPIED),
+            "{a}: {:?}",
+            s.reasons
+        );
+    }
+    // Two sentences handed back: reproducing the source beyond one of its sentences.
+    let two = "By 2007 the sea had shrunk to 10% of its original size and split into several smaller lakes. The fishing industry collapsed.";
+    let s = score(q, two);
     let r = s
         .reasons
         .iter()
         .find(|r| r.code == codes::COPIED)
         .unwrap_or_else(|| panic!("copied: {:?}", s.reasons));
-    assert!(r.detail.starts_with("15 consecutive words"), "{}", r.detail);
-    // The same run inside an answer twice its length: a quotation, not a copy.
-    let quoted = "After the rivers were diverted the fishing industry collapsed, and the exposed seabed released salt and dust laden with pesticides that still harm nearby towns today.";
-    assert!(!codes_of(&score(q, quoted)).contains(&codes::COPIED));
-    // A short fact restated in the source's words (11 words) is not copying, nor is a
-    // terse answer made of one phrase of it (14 words).
-    let short = "A dam completed in 2005 has since helped the northern part.";
-    assert!(!codes_of(&score("What helped the north?", short)).contains(&codes::COPIED));
-    let phrase =
-        "Soviet irrigation projects diverted the Amu Darya and Syr Darya rivers to grow cotton.";
-    assert!(!codes_of(&score(GOOD_Q, phrase)).contains(&codes::COPIED));
+    assert!(
+        r.detail.contains("across a sentence boundary"),
+        "{}",
+        r.detail
+    );
+    // A chunk of one sentence, handed back whole: most of the chunk.
+    let v = validator();
+    let one = "The lighthouse on the northern cape was built of granite blocks cut on the mainland and shipped over in calm summers.";
+    let s = v.score(&Input {
+        fields: &qa("How was the lighthouse built?", one),
+        chunk: one,
+    });
+    assert!(codes_of(&s).contains(&codes::COPIED), "{:?}", s.reasons);
 }
 
 #[test]

@@ -321,15 +321,15 @@ impl Default for PrivacySpec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CopyingSpec {
-    /// Longest allowed run of words copied verbatim from the source.
+    /// Longest run of words copied verbatim from the source across one of its sentence
+    /// boundaries (a run inside one source sentence is a restatement, not a copy).
     #[serde(default = "defaults::max_span_words")]
     pub max_span_words: usize,
-    /// A shorter answer is copied too when its longest verbatim run is at least
-    /// `min_share_span_words` long and covers at least this share of its words (1.0:
-    /// only a whole answer copied; above 1.0: off).
+    /// A run is copying, wherever it lies, when it is at least `min_share_span_words`
+    /// long and covers at least this share of the chunk's words (above 1.0: off).
     #[serde(default = "defaults::max_span_share")]
     pub max_span_share: f64,
-    /// See `max_span_share`: shorter runs are a short fact restated, not copying.
+    /// See `max_span_share`.
     #[serde(default = "defaults::min_share_span_words")]
     pub min_share_span_words: usize,
 }
@@ -663,7 +663,7 @@ mod defaults {
         0
     }
     pub(super) fn max_span_words() -> usize {
-        20
+        12
     }
     pub(super) fn max_span_share() -> f64 {
         0.8
@@ -1201,12 +1201,6 @@ impl Job {
         }
 
         // Sources.
-        if spec.sources.is_empty() && spec.task.kind != TaskKind::Instruct {
-            return Err(bad(
-                "sources",
-                "expected at least one source document (only kind instruct runs without)".into(),
-            ));
-        }
         let mut sources = Vec::new();
         let mut chunks = Vec::new();
         for (i, s) in spec.sources.iter().enumerate() {
@@ -1295,6 +1289,25 @@ impl Job {
                 },
             )?
         };
+
+        // Only a flow with nothing to ground (no question, claim or dialogue) runs
+        // without sources.
+        if spec.sources.is_empty() {
+            if let Some(f) = flow.record.iter().find(|f| {
+                matches!(
+                    f.role,
+                    Some(flow::Role::Question | flow::Role::Claim | flow::Role::Messages)
+                )
+            }) {
+                return Err(bad(
+                    "sources",
+                    format!(
+                        "expected at least one source document: task.record.{} is grounded in one (only a record without question, claim or messages fields, such as kind instruct's, runs without)",
+                        f.name
+                    ),
+                ));
+            }
+        }
 
         // Seed examples.
         let seed_path = base.join(&spec.seed_examples);
