@@ -879,7 +879,7 @@ fn write_corpus_job(
         dir.join("seeds.jsonl").display()
     ));
     let path = dir.join(format!("{name}.yaml"));
-    std::fs::write(&path, yaml).unwrap();
+    std::fs::write(&path, without_semantic(&yaml)).unwrap();
     path
 }
 

@@ -376,3 +376,39 @@ fn flow_show_prints_a_preset_that_runs_as_a_flow() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("expected one of qa, knowledge"));
 }
+
+#[test]
+fn semantic_checks_read_each_record_shape_by_role() {
+    // The embedding checks (on by default) score a dialogue's assistant turns and a
+    // knowledge answer as claims; an instruct record has none, so no grounding score.
+    let sim = Sim::start(&["--latency-ms", "1"]);
+    let dir = tempdir("semantic-roles");
+    for (kind, grounded) in [("chat", true), ("knowledge", true), ("instruct", false)] {
+        let job = example_job(&dir, kind, 3, "max_slots: 3\n");
+        let text = std::fs::read_to_string(&job)
+            .unwrap()
+            .replace("semantic: {backend: none}", "semantic: {backend: local}");
+        std::fs::write(&job, text).unwrap();
+        let out = dir.join(kind);
+        let o = run_plain(&job, &out, &["--endpoint", &sim.url]);
+        assert!(
+            matches!(o.status.code(), Some(0) | Some(3)),
+            "{kind}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let all: Vec<serde_json::Value> = ["samples.jsonl", "rejected.jsonl"]
+            .iter()
+            .flat_map(|f| lines(&out.join(f)))
+            .filter(|r| r["scores"].is_object())
+            .collect();
+        assert!(!all.is_empty(), "{kind}");
+        for r in &all {
+            assert_eq!(
+                r["scores"]["grounding"].is_number(),
+                grounded,
+                "{kind}: {}",
+                r["scores"]
+            );
+        }
+    }
+}

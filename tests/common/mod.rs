@@ -127,8 +127,35 @@ model:
         seeds = seeds.display()
     );
     let path = dir.join(format!("{name}.yaml"));
-    std::fs::write(&path, yaml).unwrap();
+    std::fs::write(&path, without_semantic(&yaml)).unwrap();
     path
+}
+
+/// The job with `validate.semantic.backend: none` unless it says otherwise: test jobs
+/// run against the simulator, whose crude text the embedding checks (on by default)
+/// reject in bulk, and embedding every record would slow the suite. The semantic checks
+/// are tested on the labelled sets (tests/eval.rs) and in tests/flows.rs.
+pub fn without_semantic(yaml: &str) -> String {
+    if yaml.contains("semantic:") {
+        return yaml.to_string();
+    }
+    match yaml.find("\nvalidate:\n") {
+        Some(i) => {
+            let at = i + "\nvalidate:\n".len();
+            format!(
+                "{}  semantic: {{backend: none}}\n{}",
+                &yaml[..at],
+                &yaml[at..]
+            )
+        }
+        None if yaml.starts_with("validate:\n") => {
+            format!(
+                "validate:\n  semantic: {{backend: none}}\n{}",
+                &yaml["validate:\n".len()..]
+            )
+        }
+        None => format!("{yaml}\nvalidate:\n  semantic: {{backend: none}}\n"),
+    }
 }
 
 /// A `validate.judge` section (for `write_job`'s `extra`) calling the judge at `url`,
@@ -218,6 +245,6 @@ pub fn example_job(dir: &Path, kind: &str, target: u64, extra: &str) -> PathBuf 
     }
     out.push_str(extra);
     let path = dir.join(format!("{kind}.yaml"));
-    std::fs::write(&path, out).unwrap();
+    std::fs::write(&path, without_semantic(&out)).unwrap();
     path
 }

@@ -184,6 +184,8 @@ pub struct Validator {
     checks: Vec<Box<dyn Check>>,
     /// `validate.diversity.same_numbers_min` (0: off).
     same_numbers_min: usize,
+    /// The fields (from the first) that make the signature.
+    signed: usize,
 }
 
 impl std::fmt::Debug for Validator {
@@ -260,7 +262,15 @@ impl Validator {
             ),
             checks,
             same_numbers_min: spec.diversity.same_numbers_min,
+            signed: fields.len(),
         }
+    }
+
+    /// Make near-duplicate signatures of the first `n` fields only (a flow's view: its
+    /// other text, such as a knowledge record's context, is checked but not compared).
+    pub fn signing(mut self, n: usize) -> Self {
+        self.signed = n.min(self.fields.len());
+        self
     }
 
     /// Tokenise a chunk once, to score several records against it.
@@ -361,7 +371,7 @@ impl Validator {
         let mut out = Scored {
             scores: BTreeMap::new(),
             reasons: Vec::new(),
-            signature: self.minhash.signature(&rec.tokens),
+            signature: self.minhash.signature(&rec.tokens[..self.signed]),
         };
         for c in &self.checks {
             c.check(&rec, &mut out);

@@ -169,6 +169,11 @@ pub struct SemScores {
     pub embedding: Vec<f32>,
     /// The answer's embedding, for near-duplicates (empty without an answer).
     pub answer_embedding: Vec<f32>,
+    /// The record has no claim to ground: no grounding check or score.
+    pub without_claim: bool,
+    /// The record has neither a question nor a claim: it is about no source (no topic
+    /// check or score); its embedding still serves near-duplicates.
+    pub without_source: bool,
 }
 
 /// The semantic checks of one job.
@@ -185,6 +190,19 @@ impl Semantic {
     /// answer as in [`crate::Validator::new`]).
     pub fn new(cache: Arc<EmbedCache>, spec: &SemanticSpec, fields: &[String]) -> Semantic {
         let (question, answer) = crate::question_answer(fields);
+        Self::with_roles(cache, spec, fields, question, answer)
+    }
+
+    /// Checks for records with these `fields`, of which `question` and `answer` (the
+    /// claim) are checked; `None`: no such field (a flow's view, see
+    /// [`crate::Validator::with_roles`]). Every field makes the record's embedding.
+    pub fn with_roles(
+        cache: Arc<EmbedCache>,
+        spec: &SemanticSpec,
+        fields: &[String],
+        question: Option<usize>,
+        answer: Option<usize>,
+    ) -> Semantic {
         Semantic {
             cache,
             spec: spec.clone(),
@@ -309,6 +327,8 @@ impl Semantic {
                     topic: sim(p.record, p.chunk),
                     embedding: vecs[p.record].to_vec(),
                     answer_embedding: p.answer_text.map(|a| vecs[a].to_vec()).unwrap_or_default(),
+                    without_claim: self.answer.is_none(),
+                    without_source: self.answer.is_none() && self.question.is_none(),
                 }
             })
             .collect())
@@ -346,7 +366,12 @@ fn decide(
     reasons: &mut Vec<Reason>,
 ) {
     let round = |x: f64| (x * 10_000.0).round() / 10_000.0;
-    scores.insert("grounding".into(), round(s.grounding));
+    if s.without_source {
+        return;
+    }
+    if !s.without_claim {
+        scores.insert("grounding".into(), round(s.grounding));
+    }
     scores.insert("topic".into(), round(s.topic));
     if let Some(q) = s.question_relevance {
         scores.insert("question_relevance".into(), round(q));
@@ -393,7 +418,7 @@ fn decide(
     // ("In Devon, in 1992.") embeds far from the prose it restates, but says nothing the
     // source does not.
     let every_word_in_source = scores.get("faithfulness").is_some_and(|f| *f >= 1.0);
-    if s.grounding < spec.min_grounding && !every_word_in_source {
+    if !s.without_claim && s.grounding < spec.min_grounding && !every_word_in_source {
         let mut sentence: String = s.weakest.chars().take(120).collect();
         if sentence.len() < s.weakest.len() {
             sentence.push('…');

@@ -42,9 +42,9 @@ pub struct JobScorer {
 /// The fields the semantic checks and the judge read: the question (if any) and the
 /// claim; none when the record has no claim (nothing to ground).
 pub fn model_fields(job: &Job) -> Vec<String> {
-    let (names, _, a) = job.flow.view_fields();
-    match a {
-        Some(a) => names[..=a].to_vec(),
+    let v = job.flow.view_fields();
+    match v.answer {
+        Some(a) => v.names[..=a].to_vec(),
         None => Vec::new(),
     }
 }
@@ -56,11 +56,24 @@ impl JobScorer {
         embeddings: Option<Arc<EmbedCache>>,
         judge: Option<Arc<Judge>>,
     ) -> Arc<Self> {
-        let (names, q, a) = job.flow.view_fields();
-        let validator = Validator::with_roles(&job.spec.validate, &names, q, a);
+        let view = job.flow.view_fields();
+        let validator =
+            Validator::with_roles(&job.spec.validate, &view.names, view.question, view.answer)
+                .signing(view.signed);
         let chunks = (0..job.chunks.len()).map(|_| OnceLock::new()).collect();
-        let semantic =
-            embeddings.map(|e| Semantic::new(e, &job.spec.validate.semantic, &model_fields(&job)));
+        let semantic = embeddings.map(|e| {
+            if job.flow.document_is_chunk {
+                Semantic::new(e, &job.spec.validate.semantic, &model_fields(&job))
+            } else {
+                Semantic::with_roles(
+                    e,
+                    &job.spec.validate.semantic,
+                    &view.names[..view.signed],
+                    view.question.filter(|&q| q < view.signed),
+                    view.answer.filter(|&a| a < view.signed),
+                )
+            }
+        });
         let seeds = if job.flow.document_is_chunk {
             Vec::new()
         } else {
@@ -421,4 +434,70 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<()> {
         shutdown,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seedstream_core::client::{Completion, Usage};
+    use seedstream_core::plan::SlotKey;
+    use seedstream_core::spec::Overrides;
+    use std::collections::BTreeMap;
+
+    #[tokio::test]
+    async fn an_instruct_record_that_repeats_a_seed_example_is_copied() {
+        let seeds = "{\"id\": \"s1\", \"instruction\": \"Give three synonyms for the word quick.\", \"response\": \"Fast, rapid and swift.\"}\n{\"id\": \"s2\", \"instruction\": \"Convert 5 kilometres to miles.\", \"response\": \"About 3.1 miles.\"}\n";
+        let yaml = "name: t\ntarget: 2\nseed_examples: s.jsonl\ntask:\n  kind: instruct\nmodel:\n  backend: openai\n  endpoints: [\"http://127.0.0.1:9\"]\nvalidate:\n  semantic: {backend: none}\n";
+        let files = BTreeMap::from([("s.jsonl".to_string(), seeds.to_string())]);
+        let job = Arc::new(
+            Job::from_submission("job.yaml", yaml, &files, &Overrides::default()).unwrap(),
+        );
+        let scorer = JobScorer::with_checks(job.clone(), None, None);
+        let cand = |slot: u32, instruction: &str, response: &str| {
+            let mut fields = serde_json::Map::new();
+            fields.insert("instruction".into(), instruction.into());
+            fields.insert("response".into(), response.into());
+            Candidate {
+                job_id: job.id.clone(),
+                key: SlotKey {
+                    round: 0,
+                    shard: 0,
+                    slot,
+                },
+                prompt_sha256: String::new(),
+                outcome: Ok(Completion {
+                    fields,
+                    usage: Usage::default(),
+                }),
+                cached: false,
+                latency_us: 0,
+                item: 0,
+                items: 1,
+                steps: vec![],
+            }
+        };
+        let vs = scorer
+            .score_batch(vec![
+                cand(
+                    0,
+                    "Give three synonyms for the word quick!",
+                    "Fast, rapid and swift.",
+                ),
+                cand(
+                    1,
+                    "Name two antonyms of the word ancient.",
+                    "Modern and new.",
+                ),
+            ])
+            .await
+            .unwrap();
+        let codes =
+            |i: usize| -> Vec<&str> { vs[i].reasons.iter().map(|r| r.code.as_str()).collect() };
+        assert_eq!(codes(0), ["copied"], "{:?}", vs[0].reasons);
+        assert!(vs[0].reasons[0].detail.contains("seed example s1"));
+        assert!(codes(1).is_empty(), "{:?}", vs[1].reasons);
+        // No grounding checks and no grounding scores for a record with no claim.
+        assert!(!vs[1].scores.contains_key("faithfulness"));
+        assert_eq!(vs[1].candidate.outcome.as_ref().unwrap().fields.len(), 2);
+    }
 }

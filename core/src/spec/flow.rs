@@ -608,6 +608,22 @@ pub struct Step {
     pub max_tokens: Option<u32>,
 }
 
+/// How the validators read a flow's records: the names of [`Flow::view`]'s fields, which
+/// of them is the question and which the claim, and how many (from the first) make the
+/// record's signature and embedding for near-duplicates (by default every question,
+/// claim and instruction, or the whole dialogue; everything when there is none of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewFields {
+    /// The view's field names, in order.
+    pub names: Vec<String>,
+    /// The question's index.
+    pub question: Option<usize>,
+    /// The claim's index (the answer).
+    pub answer: Option<usize>,
+    /// `names[..signed]` make near-duplicate signatures.
+    pub signed: usize,
+}
+
 /// A job's flow: the record it makes and the steps that make it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flow {
@@ -653,9 +669,8 @@ impl Flow {
         out.join("\n")
     }
 
-    /// The names of [`Flow::view`]'s fields, and which of them the validators take for
-    /// the question and for the claim (the answer).
-    pub fn view_fields(&self) -> (Vec<String>, Option<usize>, Option<usize>) {
+    /// How the validators read this flow's records ([`Flow::view`]).
+    pub fn view_fields(&self) -> ViewFields {
         if self.document_is_chunk {
             // kind qa: the record's own fields, as before flows.
             let names: Vec<String> = self.record.iter().map(|f| f.name.clone()).collect();
@@ -667,7 +682,13 @@ impl Flow {
                 .iter()
                 .position(|f| f == "answer")
                 .or(names.len().checked_sub(1));
-            return (names, q, a);
+            let signed = names.len();
+            return ViewFields {
+                names,
+                question: q,
+                answer: a,
+                signed,
+            };
         }
         let has = |r: Role| self.record.iter().any(|f| f.role == Some(r));
         let mut names = Vec::new();
@@ -683,30 +704,46 @@ impl Flow {
             a = Some(names.len());
             names.push("answer".to_string());
         }
-        if self.record.iter().any(|f| {
-            !matches!(f.role, Some(Role::Question | Role::Claim | Role::Messages))
-                && f.ty.has_text()
-        }) {
-            names.push("text".to_string());
+        if has(Role::Instruction) {
+            names.push("instruction".to_string());
         }
-        (names, q, a)
+        let mut signed = names.len();
+        if self.record.iter().any(|f| {
+            !matches!(
+                f.role,
+                Some(Role::Question | Role::Claim | Role::Messages | Role::Instruction)
+            ) && f.ty.has_text()
+        }) {
+            names.push("other".to_string());
+            if signed == 0 {
+                signed = names.len();
+            }
+        }
+        ViewFields {
+            names,
+            question: q,
+            answer: a,
+            signed,
+        }
     }
 
     /// A record as the validators read it: `question` (question fields) or `user_turns`
     /// (a dialogue's user turns), `answer` (claim fields and assistant turns: what must
-    /// be grounded in the source) and `text` (every other generated text), each one
-    /// string; for kind qa, the record itself.
+    /// be grounded in the source), `instruction`, and `other` (every other generated
+    /// text: responses, labels, a knowledge record's context), each one string; for kind
+    /// qa, the record itself.
     pub fn view(&self, fields: &Map<String, Value>) -> Map<String, Value> {
         if self.document_is_chunk {
             return fields.clone();
         }
-        let (names, _, _) = self.view_fields();
+        let names = self.view_fields().names;
         let mut parts: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
         for f in &self.record {
             let v = fields.get(&f.name);
             match f.role {
                 Some(Role::Question) => collect_text(v, parts.entry("question").or_default()),
                 Some(Role::Claim) => collect_text(v, parts.entry("answer").or_default()),
+                Some(Role::Instruction) => collect_text(v, parts.entry("instruction").or_default()),
                 Some(Role::Messages) => {
                     for (i, m) in v
                         .and_then(Value::as_array)
@@ -720,7 +757,7 @@ impl Flow {
                         }
                     }
                 }
-                _ => collect_text(v, parts.entry("text").or_default()),
+                _ => collect_text(v, parts.entry("other").or_default()),
             }
         }
         names
@@ -1364,5 +1401,192 @@ dialogue: {type: messages, turns: 1}",
         let mut v = good.as_object().unwrap().clone();
         v.remove("label");
         assert_eq!(check_object(&f, &v).unwrap_err(), "label: missing");
+    }
+}
+
+#[cfg(test)]
+mod flow_tests {
+    use super::*;
+    use crate::spec::{Job, Overrides};
+    use std::collections::BTreeMap;
+
+    const SEEDS: &str = "{\"question\": \"Why?\", \"answer\": \"Because.\"}\n{\"question\": \"How?\", \"answer\": \"Slowly.\"}\n";
+    const DOC: &str = "Bees make honey. Honey keeps for years because it holds little water.";
+
+    fn job(task: &str) -> crate::Result<Job> {
+        let yaml = format!(
+            "name: t\ntarget: 6\nsources:\n  - path: d.md\nseed_examples: s.jsonl\n{task}\nmodel:\n  backend: openai\n  endpoints: [\"http://127.0.0.1:9\"]\n"
+        );
+        let files = BTreeMap::from([
+            ("d.md".to_string(), DOC.to_string()),
+            ("s.jsonl".to_string(), SEEDS.to_string()),
+        ]);
+        Job::from_submission("job.yaml", &yaml, &files, &Overrides::default())
+    }
+
+    const TWO_STEPS: &str = "task:
+  kind: flow
+  record:
+    question: {type: string, role: question}
+    answer: {type: string, role: claim}
+  steps:
+    - name: facts
+      prompt: \"List up to three facts stated in this text:\\n{{ chunk }}\"
+      output:
+        facts: {type: list, items: string, max_items: 3}
+    - name: qa
+      for_each: facts
+      prompt: \"Write a question answered by this fact: {{ item }}\\nText:\\n{{ chunk }}\"
+      output: [question, answer]";
+
+    #[test]
+    fn the_issues_two_step_flow_resolves() {
+        let j = job(TWO_STEPS).unwrap();
+        let f = &j.flow;
+        assert_eq!(f.steps.len(), 2);
+        assert_eq!(f.fan_out, Some(1));
+        assert_eq!(f.records_per_slot(), 3);
+        assert_eq!(f.steps[0].outputs[0].name, "facts");
+        assert_eq!(f.steps[1].outputs.len(), 2);
+        // Fan-out records get the item in their id.
+        let key = crate::plan::SlotKey {
+            round: 0,
+            shard: 1,
+            slot: 2,
+        };
+        assert_eq!(j.record_id(&key, 2), format!("{}:0:1:2:2", j.id));
+        // Step seeds: the slot's for the first step, distinct per step and item after.
+        let round = crate::plan::RoundPlan {
+            round: 0,
+            slots: 6,
+            shard_size: 16,
+        };
+        let plan = crate::plan::plan_slot(&j, &round, 0, 0);
+        let seed = |step, item| crate::prompt::FlowPrompts::step_seed(&j, &plan, step, item);
+        assert_eq!(seed(0, None), plan.seed);
+        let later = [seed(1, Some(0)), seed(1, Some(1)), seed(1, Some(2))];
+        assert!(later[0] != later[1] && later[1] != later[2] && later[0] != plan.seed);
+        assert_eq!(seed(1, Some(1)), later[1], "a pure function of the slot");
+    }
+
+    #[test]
+    fn every_preset_resolves_and_qa_renders_the_requests_of_before() {
+        for kind in ["qa", "knowledge", "chat", "instruct"] {
+            let p = preset(kind, &PresetParams::default()).unwrap();
+            let mut read = |_: usize, _: &str| -> Result<String, (String, String)> {
+                Err(("template".into(), "no files".into()))
+            };
+            resolve(&p.record, &p.steps, &mut read).unwrap_or_else(|e| panic!("{kind}: {e:?}"));
+        }
+        // kind qa is the qa preset: the same user message as the built-in template.
+        let qa = preset("qa", &PresetParams::default()).unwrap();
+        assert_eq!(
+            qa.steps[0].prompt.as_deref().unwrap(),
+            crate::prompt::DEFAULT_TEMPLATE.replace("{{ document }}", "{{ chunk }}")
+        );
+        let knowledge = preset_yaml(
+            "knowledge",
+            &PresetParams {
+                per_augmentation: 5,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(knowledge.contains("max_items: 5"));
+        assert!(preset_yaml("nope", &PresetParams::default()).is_none());
+    }
+
+    #[test]
+    fn bad_flows_name_the_field_and_the_problem() {
+        let err = |task: &str| match job(task) {
+            Err(crate::Error::BadInput { field, problem, .. }) => format!("{field}: {problem}"),
+            other => panic!("expected bad input, got {other:?}"),
+        };
+        let e = err(&TWO_STEPS.replace("for_each: facts", "for_each: fact"));
+        assert!(
+            e.starts_with("task.steps[1].for_each: no earlier step"),
+            "{e}"
+        );
+        let e = err(&TWO_STEPS.replace("for_each: facts", "for_each: question"));
+        assert!(e.contains("written by this or a later step"), "{e}");
+        let e = err(&TWO_STEPS.replace(
+            "{{ chunk }}\"\n      output:",
+            "{{ steps.qa.answer }}\"\n      output:",
+        ));
+        assert!(e.contains("steps.qa is not an earlier step"), "{e}");
+        let e = err(&TWO_STEPS.replace("{{ item }}", "{{ itme }}"));
+        assert!(e.contains("unknown variable \"itme\""), "{e}");
+        let e = err(&TWO_STEPS.replace("output: [question, answer]", "output: [question]"));
+        assert!(
+            e.starts_with("task.record.answer: no step writes it"),
+            "{e}"
+        );
+        let e = err(&TWO_STEPS.replace(
+            "    - name: qa\n      for_each: facts\n",
+            "    - name: qa\n",
+        ));
+        assert!(
+            e.contains("uses item, but neither it nor an earlier step has for_each"),
+            "{e}"
+        );
+        let e = err("task:\n  kind: chat\n  turns: 0");
+        assert_eq!(e, "task.turns: expected 1 to 20, found 0");
+        let e = err("task:\n  kind: qa\n  turns: 2");
+        assert_eq!(e, "task.turns: turns is for kind chat");
+        let e = err("task:\n  kind: flow");
+        assert!(
+            e.starts_with("task.record: kind flow needs a record"),
+            "{e}"
+        );
+        // A seed example must have the record's fields.
+        let e = err("task:\n  kind: chat");
+        assert!(e.contains("missing record field \"messages\""), "{e}");
+    }
+
+    fn view_of(task: &str, seeds: &str) -> (ViewFields, Flow) {
+        let yaml = format!(
+            "name: t\ntarget: 6\nsources:\n  - path: d.md\nseed_examples: s.jsonl\n{task}\nmodel:\n  backend: openai\n  endpoints: [\"http://127.0.0.1:9\"]\n"
+        );
+        let files = BTreeMap::from([
+            ("d.md".to_string(), DOC.to_string()),
+            ("s.jsonl".to_string(), seeds.repeat(2)),
+        ]);
+        let j = Job::from_submission("job.yaml", &yaml, &files, &Overrides::default()).unwrap();
+        (j.flow.view_fields(), j.flow)
+    }
+
+    #[test]
+    fn validators_read_records_by_role() {
+        // chat: user turns are the question, assistant turns the claim.
+        let (v, f) = view_of(
+            "task:\n  kind: chat\n  turns: 1",
+            "{\"messages\": [{\"role\": \"user\", \"content\": \"Q?\"}, {\"role\": \"assistant\", \"content\": \"A.\"}]}\n",
+        );
+        assert_eq!(v.names, ["user_turns", "answer"]);
+        assert_eq!((v.question, v.answer, v.signed), (Some(0), Some(1), 2));
+        let rec = json!({"messages": [
+            {"role": "user", "content": "Why honey?"}, {"role": "assistant", "content": "It keeps."},
+            {"role": "user", "content": "How long?"}, {"role": "assistant", "content": "Years."}]});
+        let view = f.view(rec.as_object().unwrap());
+        assert_eq!(view["user_turns"], "Why honey?\nHow long?");
+        assert_eq!(view["answer"], "It keeps.\nYears.");
+        // knowledge: the context is checked, not compared for near-duplicates.
+        let (v, _) = view_of("task:\n  kind: knowledge", SEEDS);
+        assert_eq!(v.names, ["question", "answer", "other"]);
+        assert_eq!(v.signed, 2);
+        // instruct: nothing to ground; the instruction makes the signature.
+        let (v, _) = view_of(
+            "task:\n  kind: instruct",
+            "{\"instruction\": \"Do x.\", \"response\": \"Done.\"}\n",
+        );
+        assert_eq!(v.names, ["instruction", "other"]);
+        assert_eq!((v.question, v.answer, v.signed), (None, None, 1));
+        // A record of a text and a label only: everything makes the signature.
+        let (v, _) = view_of(
+            "task:\n  kind: flow\n  record:\n    text: {type: string, role: text}\n    label: {type: enum, values: [a, b], role: label}\n  steps:\n    - name: s\n      prompt: \"{{ chunk }}\"\n      output: [text, label]",
+            "{\"text\": \"t\", \"label\": \"a\"}\n",
+        );
+        assert_eq!(v.names, ["other"]);
+        assert_eq!(v.signed, 1);
     }
 }

