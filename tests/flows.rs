@@ -412,3 +412,44 @@ fn semantic_checks_read_each_record_shape_by_role() {
         }
     }
 }
+
+#[test]
+fn a_step_may_ask_another_model_on_other_endpoints() {
+    // The facts step asks a "teacher" on a second endpoint; the qa step the job's model.
+    let job_sim = Sim::start(&["--latency-ms", "1"]);
+    let teacher = Sim::start(&["--latency-ms", "1", "--model", "teacher"]);
+    let dir = tempdir("step-model");
+    let job = example_job(&dir, "flow", 12, "");
+    let text = std::fs::read_to_string(&job).unwrap().replace(
+        "    - name: facts\n",
+        &format!(
+            "    - name: facts\n      model: {{name: teacher, endpoints: [\"{}\"]}}\n      temperature: 0.2\n",
+            teacher.url
+        ),
+    );
+    std::fs::write(&job, text).unwrap();
+    let out = dir.join("out");
+    let o = run_plain(&job, &out, &["--endpoint", &job_sim.url]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let records = lines(&out.join("samples.jsonl"));
+    let slots: BTreeSet<String> = records
+        .iter()
+        .chain(lines(&out.join("rejected.jsonl")).iter())
+        .map(|r| {
+            let p = &r["provenance"];
+            format!("{}:{}:{}", p["round"], p["shard"], p["slot"])
+        })
+        .collect();
+    assert_eq!(
+        teacher.requests() as usize,
+        slots.len(),
+        "one facts request per slot"
+    );
+    assert!(job_sim.requests() as usize >= records.len());
+    for r in &records {
+        let steps = r["provenance"]["steps"].as_array().unwrap();
+        assert_eq!(steps[0]["name"], "facts");
+        assert_eq!(steps[0]["model"], "teacher");
+        assert_eq!(steps[1]["model"], "seedstream-sim");
+    }
+}
