@@ -1590,3 +1590,57 @@ mod flow_tests {
         assert_eq!(v.signed, 1);
     }
 }
+
+#[cfg(test)]
+mod bundle_tests {
+    use crate::spec::{Job, JobBundle, Overrides};
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn a_flow_job_is_the_same_job_rebuilt_from_its_bundle() {
+        for task in [
+            "task:\n  kind: knowledge",
+            "task:\n  kind: qa",
+            "task:\n  kind: flow\n  record:\n    question: {type: string, role: question}\n    answer: {type: string, role: claim}\n  steps:\n    - name: s\n      prompt: \"{{ chunk }}\"\n      output: [question, answer]",
+        ] {
+            let yaml = format!(
+                "name: t\ntarget: 6\nsources:\n  - path: d.md\nseed_examples: s.jsonl\n{task}\nmodel:\n  backend: openai\n  endpoints: [\"http://127.0.0.1:9\"]\n"
+            );
+            let seeds = "{\"question\": \"Why?\", \"answer\": \"Because.\"}\n".repeat(2);
+            let files = BTreeMap::from([
+                ("d.md".to_string(), "Bees make honey. It keeps.".to_string()),
+                ("s.jsonl".to_string(), seeds),
+            ]);
+            let job = Job::from_submission("job.yaml", &yaml, &files, &Overrides::default()).unwrap();
+            let bundle: JobBundle =
+                serde_json::from_slice(&serde_json::to_vec(&job.bundle()).unwrap()).unwrap();
+            let again = Job::from_bundle(&bundle).unwrap();
+            assert_eq!(again.id, job.id, "{task}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod semantic_off_tests {
+    use crate::spec::{EmbedBackend, Job, JobBundle, Overrides};
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn semantic_checks_turned_off_stay_off_in_the_bundle() {
+        let yaml = "name: t\ntarget: 6\nsources:\n  - path: d.md\nseed_examples: s.jsonl\ntask:\n  kind: qa\n  few_shot: 1\nmodel:\n  backend: openai\n  endpoints: [\"http://127.0.0.1:9\"]\nvalidate:\n  semantic: {backend: none}\n";
+        let files = BTreeMap::from([
+            ("d.md".to_string(), "Bees make honey. It keeps.".to_string()),
+            (
+                "s.jsonl".to_string(),
+                "{\"question\": \"Why?\", \"answer\": \"Because.\"}\n".to_string(),
+            ),
+        ]);
+        let job = Job::from_submission("job.yaml", yaml, &files, &Overrides::default()).unwrap();
+        assert_eq!(job.spec.validate.semantic.backend, EmbedBackend::None);
+        let bundle: JobBundle =
+            serde_json::from_slice(&serde_json::to_vec(&job.bundle()).unwrap()).unwrap();
+        let again = Job::from_bundle(&bundle).unwrap();
+        assert_eq!(again.spec.validate.semantic.backend, EmbedBackend::None);
+        assert_eq!(again.id, job.id);
+    }
+}

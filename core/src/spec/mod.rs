@@ -366,9 +366,9 @@ pub struct ValidateSpec {
     #[serde(default)]
     pub copying: CopyingSpec,
     /// Embedding-based checks: sentence grounding, relevance, semantic near-duplicates.
-    /// (Left out of the serialised spec while off, so jobs without it keep their
-    /// fingerprint.)
-    #[serde(default, skip_serializing_if = "SemanticSpec::is_off")]
+    // Always written: a spec read back (a bundle) must not fall back to the default,
+    // which is on.
+    #[serde(default)]
     pub semantic: SemanticSpec,
     /// An LLM judge rating faithfulness and relevance with a rubric (off unless it has
     /// endpoints; left out of the serialised spec while off).
