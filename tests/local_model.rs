@@ -64,3 +64,72 @@ fn local_model_job_writes_well_formed_records() {
         assert_eq!(samples.len(), 2);
     }
 }
+
+/// The local model fills typed outputs by construction: a dialogue of two exchanges and
+/// a list of facts come back well-formed (never rejected as `format`).
+#[test]
+fn local_model_writes_typed_flow_records() {
+    let dir = tempdir("local-typed");
+    let ex = repo().join("examples/qa");
+    let job = dir.join("typed.yaml");
+    std::fs::write(
+        dir.join("seeds.jsonl"),
+        "{\"facts\": [\"Bees make honey.\"], \"dialogue\": [{\"role\": \"user\", \"content\": \"What do bees make?\"}, {\"role\": \"assistant\", \"content\": \"Honey.\"}, {\"role\": \"user\", \"content\": \"Does it keep?\"}, {\"role\": \"assistant\", \"content\": \"For years.\"}]}\n",
+    )
+    .unwrap();
+    let yaml = format!(
+        "name: typed
+seed: 5
+target: 2
+max_slots: 2
+sources:
+  - path: {d}/docs/honeybees.md
+seed_examples: seeds.jsonl
+task:
+  kind: flow
+  few_shot: 0
+  record:
+    facts: {{type: list, items: string, max_items: 3, role: claim}}
+    dialogue: {{type: messages, turns: 2}}
+  steps:
+    - name: facts
+      prompt: \"Source document:\\n<document>\\n{{{{ chunk }}}}\\n</document>\\nList facts from the document.\"
+      output: [facts]
+    - name: chat
+      prompt: \"Source document:\\n<document>\\n{{{{ chunk }}}}\\n</document>\\nFacts: {{{{ steps.facts.facts | join(' ') }}}}\\nWrite a short conversation about the document.\"
+      output: [dialogue]
+model:
+  backend: local
+  max_tokens: 64
+validate:
+  semantic: {{backend: none}}
+",
+        d = ex.display()
+    );
+    std::fs::write(&job, yaml).unwrap();
+    let out = dir.join("out");
+    let o = run_plain(&job, &out, &[]);
+    assert!(
+        matches!(o.status.code(), Some(0) | Some(3)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let all: Vec<serde_json::Value> = ["samples.jsonl", "rejected.jsonl"]
+        .iter()
+        .flat_map(|f| lines(&out.join(f)))
+        .collect();
+    assert_eq!(all.len(), 2);
+    for r in &all {
+        let codes: Vec<&str> = r["reasons"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x["code"].as_str()).collect())
+            .unwrap_or_default();
+        assert!(!codes.contains(&"format"), "{r}");
+        let d = r["dialogue"].as_array().unwrap_or_else(|| panic!("{r}"));
+        assert_eq!(d.len(), 4, "{r}");
+        assert_eq!(d[0]["role"], "user");
+        assert_eq!(d[3]["role"], "assistant");
+        let facts = r["facts"].as_array().unwrap();
+        assert!((1..=3).contains(&facts.len()), "{r}");
+    }
+}

@@ -10,6 +10,7 @@
 //! Layout: [`Generator`] (shared per job), [`run`] (one consumer loop), [`service`]
 //! (the `seedstream generator` process: Kafka in and out, jobs and cache in Redis).
 
+mod local_typed;
 pub mod service;
 
 use std::sync::{Arc, Mutex};
@@ -187,9 +188,13 @@ impl Generator {
                     .await
             }
             Backend::Local(model, _) => {
-                let names: Vec<String> = outputs.iter().map(|f| f.name.clone()).collect();
+                let names = local_typed::string_fields(outputs);
                 local_complete(model.clone(), req.clone(), names)
                     .await
+                    .map(|c| Completion {
+                        fields: local_typed::assemble(outputs, &c.fields),
+                        usage: c.usage,
+                    })
                     .and_then(|c| match check_object(outputs, &c.fields) {
                         Ok(()) => Ok(c),
                         Err(e) => Err(Failure {
