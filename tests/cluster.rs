@@ -272,7 +272,12 @@ fn cluster_runs_flows_like_embedded() {
     for role in ["generator", "generator", "validator", "validator"] {
         fleet.spawn(role, &[]);
     }
-    for (kind, target) in [("knowledge", 45), ("chat", 20), ("flow", 30)] {
+    for (kind, target) in [
+        ("knowledge", 45),
+        ("chat", 20),
+        ("instruct", 20),
+        ("flow", 30),
+    ] {
         let job = example_job(&dir, kind, target, "");
         let embedded = dir.join(format!("{kind}-embedded"));
         assert!(run_job(&job, &embedded, &sim.url, &[]).status.success());

@@ -203,6 +203,18 @@ fn parse(job: &Job, input: &Path, text: &str) -> Result<Vec<Item>> {
 /// `samples.jsonl`, `rejected.jsonl` and `manifest.json` to `out`.
 pub async fn run(job: Arc<Job>, input: &Path, out: &Path, env: &EmbedEnv) -> Result<ScoreOutcome> {
     let started = Instant::now();
+    if job.spec.task.kind != seedstream_core::spec::TaskKind::Qa {
+        // Records of other shapes are validated by role in `run`; scoring a dataset made
+        // elsewhere reads question/answer records only so far.
+        return Err(Error::bad_input(
+            &job.file,
+            "task.kind",
+            format!(
+                "seedstream score checks kind qa records (question/answer fields); kind {} is not supported by score yet",
+                job.spec.task.kind.as_str()
+            ),
+        ));
+    }
     let text = std::fs::read_to_string(input)
         .map_err(|e| Error::bad_input(input, "(file)", format!("cannot read: {e}")))?;
     let text = seedstream_core::spec::normalize_text(text);
