@@ -219,17 +219,6 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn same_dataset(a: &Path, b: &Path) {
-    for f in ["samples.jsonl", "rejected.jsonl"] {
-        assert!(
-            read(&a.join(f)) == read(&b.join(f)),
-            "{f} differs between {} and {}",
-            a.display(),
-            b.display()
-        );
-    }
-}
-
 fn job_id_of(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout)
         .trim()
@@ -288,7 +277,7 @@ fn cluster_runs_flows_like_embedded() {
             String::from_utf8_lossy(&o.stderr)
         );
         let out = fleet.datasets().join(job_id_of(&o));
-        same_dataset(&embedded, &out);
+        assert_same_dataset(&embedded, &out);
         assert_eq!(
             lines(&out.join("samples.jsonl")).len() as u64,
             target,
@@ -372,7 +361,7 @@ fn cluster_jobs_over_grpc() {
     );
     let id = job_id_of(&o);
     let out = fleet.datasets().join(&id);
-    same_dataset(&dir.join("embedded"), &out);
+    assert_same_dataset(&dir.join("embedded"), &out);
     assert_eq!(manifest(&out)["status"], "complete");
     // Every validated record was judged once, by the validators.
     let js = judge.stats();
@@ -681,7 +670,7 @@ fn completes_like(
     let s = wait_done(fleet, rt, id, limit);
     assert_eq!(s.state, v1::JobState::Complete as i32);
     let out = fleet.datasets().join(id);
-    same_dataset(reference, &out);
+    assert_same_dataset(reference, &out);
     no_id_lost_or_doubled(&out);
     s
 }

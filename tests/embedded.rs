@@ -10,18 +10,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn assert_same_dataset(a: &Path, b: &Path) {
-    for f in ["samples.jsonl", "rejected.jsonl"] {
-        let (x, y) = (read(&a.join(f)), read(&b.join(f)));
-        assert!(
-            x == y,
-            "{f} differs between {} and {}",
-            a.display(),
-            b.display()
-        );
-    }
-}
-
 /// Every planned slot appears exactly once across samples and rejected, and the slots
 /// of each round are exactly 0..n in canonical order.
 fn assert_accounted(out: &Path) -> (usize, usize) {

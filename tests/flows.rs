@@ -20,17 +20,6 @@ fn ids(out: &Path) -> Vec<String> {
         .collect()
 }
 
-fn same_files(a: &Path, b: &Path) {
-    for f in ["samples.jsonl", "rejected.jsonl"] {
-        assert!(
-            read(&a.join(f)) == read(&b.join(f)),
-            "{f} differs between {} and {}",
-            a.display(),
-            b.display()
-        );
-    }
-}
-
 #[test]
 fn every_preset_runs_end_to_end_the_same_bytes_every_time() {
     let sim = Sim::start(&["--latency-ms", "1", "--bad-off-topic", "0.05"]);
@@ -79,7 +68,7 @@ fn every_preset_runs_end_to_end_the_same_bytes_every_time() {
         assert!(run_job(&job, &b, &sim.url, &["--generators", "4"])
             .status
             .success());
-        same_files(&a, &b);
+        assert_same_dataset(&a, &b);
     }
 }
 
@@ -125,7 +114,7 @@ fn a_fan_out_flow_pays_each_step_once_across_a_kill() {
         second + first <= total + 32,
         "rerun re-asked answered requests: {second} + {first} > {total} + 32"
     );
-    same_files(&reference, &out);
+    assert_same_dataset(&reference, &out);
 }
 
 /// Write `job.yaml` in a fresh dir from the flow example with `task` replaced.

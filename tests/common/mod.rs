@@ -248,3 +248,15 @@ pub fn example_job(dir: &Path, kind: &str, target: u64, extra: &str) -> PathBuf 
     std::fs::write(&path, without_semantic(&out)).unwrap();
     path
 }
+
+/// `samples.jsonl` and `rejected.jsonl` are byte for byte the same in both directories.
+pub fn assert_same_dataset(a: &Path, b: &Path) {
+    for f in ["samples.jsonl", "rejected.jsonl"] {
+        assert!(
+            read(&a.join(f)) == read(&b.join(f)),
+            "{f} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+}
