@@ -442,3 +442,49 @@ fn a_step_may_ask_another_model_on_other_endpoints() {
         assert_eq!(steps[1]["model"], "seedstream-sim");
     }
 }
+
+#[test]
+fn near_duplicates_are_compared_on_the_fields_the_job_names() {
+    // Every knowledge record of one augmentation shares its context: compared on the
+    // context, they are near-duplicates of each other; by default (questions and
+    // answers) they are not.
+    let sim = Sim::start(&["--latency-ms", "1"]);
+    let dir = tempdir("diversity-fields");
+    let near = |extra: &str, name: &str| -> u64 {
+        let job = example_job(&dir, "knowledge", 30, "");
+        let text = std::fs::read_to_string(&job).unwrap().replace(
+            "  semantic: {backend: none}\n",
+            &format!("  semantic: {{backend: none}}\n{extra}"),
+        );
+        std::fs::write(&job, text).unwrap();
+        let out = dir.join(name);
+        let o = run_plain(&job, &out, &["--endpoint", &sim.url]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        // The same context is an exact duplicate; a reworded one a near-duplicate.
+        let m = manifest(&out);
+        ["duplicate", "near_duplicate"]
+            .iter()
+            .map(|c| m["counts"]["by_reason"][c].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    let by_default = near("", "default");
+    let on_context = near("  diversity:\n    fields: [context]\n", "context");
+    assert!(
+        on_context > by_default + 10,
+        "default {by_default}, on context {on_context}"
+    );
+    // A field the record does not have is refused at load.
+    let job = example_job(&dir, "knowledge", 30, "");
+    let text = std::fs::read_to_string(&job).unwrap().replace(
+        "  semantic: {backend: none}\n",
+        "  semantic: {backend: none}\n  diversity:\n    fields: [answr]\n",
+    );
+    std::fs::write(&job, text).unwrap();
+    let o = run_plain(&job, &dir.join("bad"), &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("validate.diversity.fields[0]") && err.contains("answr"),
+        "{err}"
+    );
+}

@@ -273,6 +273,14 @@ impl Validator {
         self
     }
 
+    /// The exact hash and MinHash sketch of `text` alone (the record's numbers key is
+    /// not part of it): a signature over the fields `validate.diversity.fields` names.
+    pub fn signature_of(&self, text: &str) -> Signature {
+        let mut toks = Vec::new();
+        tokenize(text, &self.stop, &mut toks, &mut String::with_capacity(32));
+        self.minhash.signature(&[toks])
+    }
+
     /// Tokenise a chunk once, to score several records against it.
     pub fn prepare_chunk(&self, chunk: &str) -> PreparedChunk {
         let source = contradict::Source::new(chunk);

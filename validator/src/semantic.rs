@@ -181,6 +181,8 @@ pub struct Semantic {
     cache: Arc<EmbedCache>,
     spec: SemanticSpec,
     fields: Vec<String>,
+    /// The fields whose text makes the record's embedding (default: `fields`).
+    record_fields: Option<Vec<String>>,
     question: Option<usize>,
     answer: Option<usize>,
 }
@@ -207,9 +209,17 @@ impl Semantic {
             cache,
             spec: spec.clone(),
             fields: fields.to_vec(),
+            record_fields: None,
             question,
             answer,
         }
+    }
+
+    /// Make the record's embedding (near-duplicates) of these fields of what is scored
+    /// instead of every field (`validate.diversity.fields`, passed as one field).
+    pub fn record_from(mut self, fields: Vec<String>) -> Self {
+        self.record_fields = Some(fields);
+        self
     }
 
     /// The embedding model's name.
@@ -228,7 +238,9 @@ impl Semantic {
     /// joined by a space: for a one-sentence answer it is the same text as the
     /// sentence's grounding claim, so it is embedded once).
     pub fn record_text(&self, fields: &Map<String, Value>) -> String {
-        self.fields
+        self.record_fields
+            .as_ref()
+            .unwrap_or(&self.fields)
             .iter()
             .filter_map(|f| fields.get(f).and_then(Value::as_str))
             .map(str::trim)

@@ -39,10 +39,18 @@ pub struct JobScorer {
     seeds: Vec<(String, seedstream_core::dedup::Signature)>,
 }
 
+/// The key under which the text of `validate.diversity.fields` joins a record's view
+/// for the semantic checks (its embedding is the record's, for near-duplicates).
+const DIVERSITY_KEY: &str = "__diversity";
+
 /// The fields the semantic checks and the judge read: the question (if any) and the
 /// claim; none when the record has no claim (nothing to ground).
 pub fn model_fields(job: &Job) -> Vec<String> {
     let v = job.flow.view_fields();
+    if job.flow.document_is_chunk {
+        // kind qa: every field, as before flows.
+        return v.names;
+    }
     match v.answer {
         Some(a) => v.names[..=a].to_vec(),
         None => Vec::new(),
@@ -61,8 +69,9 @@ impl JobScorer {
             Validator::with_roles(&job.spec.validate, &view.names, view.question, view.answer)
                 .signing(view.signed);
         let chunks = (0..job.chunks.len()).map(|_| OnceLock::new()).collect();
+        let diversity = job.spec.validate.diversity.fields.is_some();
         let semantic = embeddings.map(|e| {
-            if job.flow.document_is_chunk {
+            let s = if job.flow.document_is_chunk {
                 Semantic::new(e, &job.spec.validate.semantic, &model_fields(&job))
             } else {
                 Semantic::with_roles(
@@ -72,6 +81,11 @@ impl JobScorer {
                     view.question.filter(|&q| q < view.signed),
                     view.answer.filter(|&a| a < view.signed),
                 )
+            };
+            if diversity {
+                s.record_from(vec![DIVERSITY_KEY.to_string()])
+            } else {
+                s
             }
         });
         let seeds = if job.flow.document_is_chunk {
@@ -152,6 +166,13 @@ impl JobScorer {
                     &view
                 };
                 let mut s = self.validator.score_prepared(fields, prepared);
+                if let Some(names) = &self.job.spec.validate.diversity.fields {
+                    let numbers = s.signature.numbers;
+                    s.signature = self
+                        .validator
+                        .signature_of(&self.job.flow.text_of(names, &done.fields));
+                    s.signature.numbers = numbers;
+                }
                 self.check_seed_copy(&mut s);
                 Verdict {
                     scores: s.scores,
@@ -214,8 +235,9 @@ impl JobScorer {
         }
         let checks = self.model_checks();
         // The semantic checks and the judge read the record as the validators do.
+        let diversity = self.job.spec.validate.diversity.fields.as_ref();
         let views: Vec<serde_json::Map<String, serde_json::Value>> =
-            if self.job.flow.document_is_chunk {
+            if self.job.flow.document_is_chunk && diversity.is_none() {
                 Vec::new()
             } else {
                 todo.iter()
@@ -226,7 +248,14 @@ impl JobScorer {
                             .as_ref()
                             .expect("ok outcome")
                             .fields;
-                        self.job.flow.view(fields)
+                        let mut view = self.job.flow.view(fields);
+                        if let Some(names) = diversity {
+                            view.insert(
+                                DIVERSITY_KEY.into(),
+                                self.job.flow.text_of(names, fields).into(),
+                            );
+                        }
+                        view
                     })
                     .collect()
             };

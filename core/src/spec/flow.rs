@@ -772,6 +772,16 @@ impl Flow {
             .collect()
     }
 
+    /// The text of `names` (record fields) of a record, one per line: what
+    /// `validate.diversity.fields` compares for near-duplicates.
+    pub fn text_of(&self, names: &[String], fields: &Map<String, Value>) -> String {
+        let mut out: Vec<&str> = Vec::new();
+        for n in names {
+            collect_text(fields.get(n), &mut out);
+        }
+        out.join("\n")
+    }
+
     /// Names of the record fields a seed example must have (every field but `text`
     /// ones, which a step derives, such as a knowledge record's `context`).
     pub fn seed_fields(&self) -> Vec<&Field> {

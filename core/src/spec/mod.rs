@@ -291,6 +291,11 @@ pub struct DiversitySpec {
     /// to six months") that different answers quote.
     #[serde(default = "defaults::same_numbers_min")]
     pub same_numbers_min: usize,
+    /// The record fields whose text makes near-duplicate signatures and embeddings
+    /// (default: every question, claim and instruction field, or the whole dialogue;
+    /// every field of a `kind: qa` record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<String>>,
 }
 impl Default for DiversitySpec {
     fn default() -> Self {
@@ -299,6 +304,7 @@ impl Default for DiversitySpec {
             minhash_permutations: defaults::minhash_permutations(),
             shingle_words: defaults::shingle_words(),
             same_numbers_min: defaults::same_numbers_min(),
+            fields: None,
         }
     }
 }
@@ -1290,6 +1296,42 @@ impl Job {
                 },
             )?
         };
+
+        if let Some(names) = &spec.validate.diversity.fields {
+            if names.is_empty() {
+                return Err(bad(
+                    "validate.diversity.fields",
+                    "expected at least one field of task.record (or leave it out for the default)"
+                        .into(),
+                ));
+            }
+            for (i, n) in names.iter().enumerate() {
+                match flow.field(n) {
+                    Some(f) if f.ty.has_text() => {}
+                    Some(_) => {
+                        return Err(bad(
+                            &format!("validate.diversity.fields[{i}]"),
+                            format!(
+                                "{n:?} holds no text (a string, a list of strings or messages)"
+                            ),
+                        ))
+                    }
+                    None => {
+                        return Err(bad(
+                            &format!("validate.diversity.fields[{i}]"),
+                            format!(
+                                "{n:?} is not a field of task.record ({})",
+                                flow.record
+                                    .iter()
+                                    .map(|f| f.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        ))
+                    }
+                }
+            }
+        }
 
         // Only a flow with nothing to ground (no question, claim or dialogue) runs
         // without sources.
