@@ -482,6 +482,8 @@ pub(crate) struct Copying {
     /// Share of the chunk a run may cover (with at least `min_share_span_words` words).
     pub(crate) max_span_share: f64,
     pub(crate) min_share_span_words: usize,
+    /// Check every text field, not only the answer.
+    pub(crate) every_field: bool,
 }
 
 impl Check for Copying {
@@ -490,40 +492,59 @@ impl Check for Copying {
     }
 
     fn check(&self, rec: &Record<'_>, out: &mut Scored) {
-        let Some(a) = rec.answer.filter(|&a| rec.text(a).is_some()) else {
-            out.scores.insert(self.name().into(), 1.0);
-            return;
-        };
-        let words: Vec<u64> = rec.tokens[a].iter().map(|t| t.raw).collect();
-        let (span, crossing) = rec.chunk.longest_common_run(&words);
-        let score = if words.is_empty() {
-            1.0
+        // The answer (the claim), or every text field when the record is read whole
+        // (`every_field`: a flow's records, whose every generated text may copy).
+        let fields: Vec<usize> = if self.every_field {
+            (0..rec.names.len())
+                .filter(|&f| rec.text(f).is_some())
+                .collect()
         } else {
-            1.0 - (span as f64 / words.len() as f64).min(1.0)
+            rec.answer
+                .filter(|&a| rec.text(a).is_some())
+                .into_iter()
+                .collect()
         };
-        out.scores.insert(self.name().into(), score);
-        let chunk_words = rec.chunk.len();
-        let most_of_chunk = span >= self.min_share_span_words
-            && span as f64 >= self.max_span_share * chunk_words as f64;
-        if crossing > self.max_span_words {
-            out.reasons.push(Reason::new(
-                codes::COPIED,
-                format!(
-                    "{crossing} consecutive words of the answer ({} in all) copied verbatim from the source across a sentence boundary (max_span_words {})",
-                    words.len(),
-                    self.max_span_words
-                ),
-            ));
-        } else if most_of_chunk {
-            out.reasons.push(Reason::new(
-                codes::COPIED,
-                format!(
-                    "{span} consecutive words of the answer copied verbatim from the source, {:.0}% of its {chunk_words} words (max_span_share {:.2} when the run has {}+ words)",
-                    100.0 * span as f64 / chunk_words.max(1) as f64,
-                    self.max_span_share,
-                    self.min_share_span_words
-                ),
-            ));
+        let mut score = 1.0f64;
+        let mut reason: Option<Reason> = None;
+        for f in fields {
+            let words: Vec<u64> = rec.tokens[f].iter().map(|t| t.raw).collect();
+            let (span, crossing) = rec.chunk.longest_common_run(&words);
+            if !words.is_empty() {
+                score = score.min(1.0 - (span as f64 / words.len() as f64).min(1.0));
+            }
+            if reason.is_some() {
+                continue;
+            }
+            let what = if self.every_field {
+                format!("of the {} text", rec.names[f].replace('_', " "))
+            } else {
+                "of the answer".to_string()
+            };
+            let chunk_words = rec.chunk.len();
+            let most_of_chunk = span >= self.min_share_span_words
+                && span as f64 >= self.max_span_share * chunk_words as f64;
+            if crossing > self.max_span_words {
+                reason = Some(Reason::new(
+                    codes::COPIED,
+                    format!(
+                        "{crossing} consecutive words {what} ({} in all) copied verbatim from the source across a sentence boundary (max_span_words {})",
+                        words.len(),
+                        self.max_span_words
+                    ),
+                ));
+            } else if most_of_chunk {
+                reason = Some(Reason::new(
+                    codes::COPIED,
+                    format!(
+                        "{span} consecutive words {what} copied verbatim from the source, {:.0}% of its {chunk_words} words (max_span_share {:.2} when the run has {}+ words)",
+                        100.0 * span as f64 / chunk_words.max(1) as f64,
+                        self.max_span_share,
+                        self.min_share_span_words
+                    ),
+                ));
+            }
         }
+        out.scores.insert(self.name().into(), score);
+        out.reasons.extend(reason);
     }
 }

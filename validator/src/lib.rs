@@ -248,6 +248,7 @@ impl Validator {
                 max_span_words: spec.copying.max_span_words,
                 max_span_share: spec.copying.max_span_share,
                 min_share_span_words: spec.copying.min_share_span_words,
+                every_field: false,
             }));
         }
         Validator {
@@ -264,6 +265,19 @@ impl Validator {
             same_numbers_min: spec.diversity.same_numbers_min,
             signed: fields.len(),
         }
+    }
+
+    /// Check every text field for copying from the source, not only the answer (a
+    /// flow's view: every generated text may copy).
+    pub fn copying_every_field(mut self, spec: &ValidateSpec) -> Self {
+        self.checks.retain(|c| c.name() != "copying");
+        self.checks.push(Box::new(Copying {
+            max_span_words: spec.copying.max_span_words,
+            max_span_share: spec.copying.max_span_share,
+            min_share_span_words: spec.copying.min_share_span_words,
+            every_field: true,
+        }));
+        self
     }
 
     /// Make near-duplicate signatures of the first `n` fields only (a flow's view: its

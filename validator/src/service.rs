@@ -68,6 +68,12 @@ impl JobScorer {
         let validator =
             Validator::with_roles(&job.spec.validate, &view.names, view.question, view.answer)
                 .signing(view.signed);
+        // A flow's every generated text may copy the source (kind qa: its answer).
+        let validator = if job.flow.document_is_chunk {
+            validator
+        } else {
+            validator.copying_every_field(&job.spec.validate)
+        };
         let chunks = (0..job.chunks.len()).map(|_| OnceLock::new()).collect();
         let diversity = job.spec.validate.diversity.fields.is_some();
         let semantic = embeddings.map(|e| {
