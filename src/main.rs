@@ -877,14 +877,14 @@ async fn run(args: RunArgs) -> ExitCode {
         Ok(o) => {
             let c = &o.manifest["counts"];
             eprintln!(
-                "{}: {} accepted, {} rejected of {} planned in {} round(s); {} answers from cache, {} from the endpoint; {:.1}s",
+                "{}: {} accepted, {} rejected, from {} slots in {} round(s); {} requests answered from cache, {} by the endpoint; {:.1}s",
                 job.id,
                 c["accepted"],
                 c["rejected"],
                 c["planned"],
                 c["rounds"],
-                c["answers_from_cache"],
-                c["answers_from_endpoint"],
+                c["requests_from_cache"],
+                c["requests_to_endpoint"],
                 o.manifest["wall_ms"].as_u64().unwrap_or(0) as f64 / 1000.0
             );
             print_rejections(c);

@@ -86,6 +86,14 @@ fn a_fan_out_flow_pays_each_step_once_across_a_kill() {
         total,
         "every step's request is asked once: {stats}"
     );
+    // The manifest counts every request behind its records, each once.
+    let m = manifest(&reference);
+    assert_eq!(
+        m["counts"]["requests_to_endpoint"].as_u64().unwrap(),
+        total,
+        "{m}"
+    );
+    assert_eq!(m["counts"]["requests_from_cache"], 0);
     sim.reset();
     let out = dir.join("resumed");
     let mut child = Command::new(BIN)
@@ -115,6 +123,13 @@ fn a_fan_out_flow_pays_each_step_once_across_a_kill() {
         "rerun re-asked answered requests: {second} + {first} > {total} + 32"
     );
     assert_same_dataset(&reference, &out);
+    let m = manifest(&out);
+    assert_eq!(
+        m["counts"]["requests_from_cache"].as_u64().unwrap()
+            + m["counts"]["requests_to_endpoint"].as_u64().unwrap(),
+        total,
+        "{m}"
+    );
 }
 
 /// Write `job.yaml` in a fresh dir from the flow example with `task` replaced.

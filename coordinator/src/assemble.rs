@@ -79,6 +79,11 @@ pub struct Totals {
     pub cached: u64,
     /// Answers from the endpoint in this run.
     pub fresh: u64,
+    /// Model requests behind the decided records answered from the cache (a flow's
+    /// steps before its fan-out counted once per slot).
+    pub requests_cached: u64,
+    /// Model requests behind the decided records answered by the endpoint in this run.
+    pub requests_fresh: u64,
     /// Prompt tokens of answers from the endpoint in this run.
     pub prompt_tokens: u64,
     /// Completion tokens of answers from the endpoint in this run.
@@ -315,6 +320,19 @@ impl Assembler {
             t.fresh += 1;
             if let Some(h) = t.latency_us.as_mut() {
                 let _ = h.record(c.latency_us.max(1));
+            }
+        }
+        // A slot's steps before its fan-out are behind every item: count them on item 0.
+        let shared = if c.item == 0 {
+            0
+        } else {
+            self.job.flow.fan_out.unwrap_or(0)
+        };
+        for s in c.steps.iter().skip(shared) {
+            if s.cached {
+                t.requests_cached += 1;
+            } else {
+                t.requests_fresh += 1;
             }
         }
         let mut reasons = v.reasons.clone();

@@ -119,6 +119,8 @@ pub fn build(job: &Job, totals: &Totals, facts: &RunFacts<'_>) -> Value {
             "by_reason": totals.by_reason,
             "answers_from_cache": totals.cached,
             "answers_from_endpoint": totals.fresh,
+            "requests_from_cache": totals.requests_cached,
+            "requests_to_endpoint": totals.requests_fresh,
         },
         "scores": scores,
         "diversity": totals.diversity,
