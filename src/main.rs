@@ -112,7 +112,7 @@ impl Command {
 
 #[derive(Subcommand)]
 enum FlowCommand {
-    /// Print the built-in flow of a task kind (qa, knowledge, instruct, chat) as a job's
+    /// Print the built-in flow of a task kind (qa, knowledge, instruct, chat, classify) as a job's
     /// `task:` section with `kind: flow`, ready to paste into a job file and edit.
     Show(FlowShowArgs),
     /// List the built-in flows.
@@ -121,7 +121,7 @@ enum FlowCommand {
 
 #[derive(Args)]
 struct FlowShowArgs {
-    /// qa, knowledge, instruct or chat.
+    /// qa, knowledge, instruct, chat or classify.
     kind: String,
     /// knowledge: question/answer pairs per augmentation.
     #[arg(long)]
@@ -132,6 +132,9 @@ struct FlowShowArgs {
     /// chat: user/assistant exchanges per dialogue.
     #[arg(long)]
     turns: Option<u32>,
+    /// classify: the labels, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    labels: Option<Vec<String>>,
 }
 
 #[derive(Args)]
@@ -591,6 +594,7 @@ fn flow_show(args: &FlowShowArgs) -> ExitCode {
         augmentations: args.augmentations.clone().unwrap_or(d.augmentations),
         per_augmentation: args.per_augmentation.unwrap_or(d.per_augmentation),
         turns: args.turns.unwrap_or(d.turns),
+        labels: args.labels.clone().unwrap_or(d.labels),
     };
     let Some(yaml) = preset_yaml(&args.kind, &p) else {
         let kinds: Vec<&str> = PRESETS.iter().map(|(k, _)| *k).collect();

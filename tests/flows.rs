@@ -29,6 +29,7 @@ fn every_preset_runs_end_to_end_the_same_bytes_every_time() {
         ("knowledge", 60, 3),
         ("chat", 30, 1),
         ("instruct", 30, 1),
+        ("classify", 30, 1),
         ("flow", 45, 2),
     ] {
         let job = example_job(&dir, kind, target, "");
@@ -55,6 +56,11 @@ fn every_preset_runs_end_to_end_the_same_bytes_every_time() {
                     assert_eq!(m.len(), 4, "turns: 2 → four messages: {r}");
                     assert_eq!(m[0]["role"], "user");
                     assert_eq!(m[1]["role"], "assistant");
+                }
+                "classify" => {
+                    assert!(r["text"].is_string(), "{r}");
+                    let label = r["label"].as_str().unwrap();
+                    assert!(["positive", "negative", "neutral"].contains(&label), "{r}");
                 }
                 "instruct" => {
                     assert!(r["instruction"].is_string() && r["response"].is_string());
@@ -347,7 +353,7 @@ fn claims_are_checked_against_the_chunk_in_every_record_shape() {
 fn flow_show_prints_a_preset_that_runs_as_a_flow() {
     let sim = Sim::start(&["--latency-ms", "1"]);
     let dir = tempdir("flow-show");
-    for kind in ["qa", "knowledge", "chat", "instruct"] {
+    for kind in ["qa", "knowledge", "chat", "instruct", "classify"] {
         // The chat example's seeds are dialogues of two exchanges.
         let turns: &[&str] = if kind == "chat" {
             &["--turns", "2"]

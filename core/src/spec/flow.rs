@@ -794,11 +794,12 @@ impl Flow {
 
 /// The built-in flows, by `task.kind`. Each is YAML with `${name}` parameters filled
 /// from the task (`augmentations`, `per_augmentation`, `turns`).
-pub const PRESETS: [(&str, &str); 4] = [
+pub const PRESETS: [(&str, &str); 5] = [
     ("qa", include_str!("presets/qa.yaml")),
     ("knowledge", include_str!("presets/knowledge.yaml")),
     ("instruct", include_str!("presets/instruct.yaml")),
     ("chat", include_str!("presets/chat.yaml")),
+    ("classify", include_str!("presets/classify.yaml")),
 ];
 
 /// Parameters of the presets.
@@ -810,6 +811,8 @@ pub struct PresetParams {
     pub per_augmentation: u32,
     /// `chat`: user/assistant exchanges per dialogue.
     pub turns: u32,
+    /// `classify`: the labels.
+    pub labels: Vec<String>,
 }
 
 impl Default for PresetParams {
@@ -818,6 +821,7 @@ impl Default for PresetParams {
             augmentations: vec!["detailed_summary".into(), "atomic_facts".into()],
             per_augmentation: 3,
             turns: 3,
+            labels: vec!["positive".into(), "negative".into(), "neutral".into()],
         }
     }
 }
@@ -834,8 +838,19 @@ pub fn preset_yaml(kind: &str, p: &PresetParams) -> Option<String> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let labels = format!(
+        "[{}]",
+        p.labels
+            .iter()
+            .map(|a| serde_json::to_string(a).expect("string serialises"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let labels_text = p.labels.join(", ");
     Some(
         text.replace("${augmentations}", &augs)
+            .replace("${labels_text}", &labels_text)
+            .replace("${labels}", &labels)
             .replace("${per_augmentation}", &p.per_augmentation.to_string())
             .replace("${turns}", &p.turns.to_string()),
     )
@@ -1481,7 +1496,7 @@ mod flow_tests {
 
     #[test]
     fn every_preset_resolves_and_qa_renders_the_requests_of_before() {
-        for kind in ["qa", "knowledge", "chat", "instruct"] {
+        for kind in ["qa", "knowledge", "chat", "instruct", "classify"] {
             let p = preset(kind, &PresetParams::default()).unwrap();
             let mut read = |_: usize, _: &str| -> Result<String, (String, String)> {
                 Err(("template".into(), "no files".into()))
@@ -1543,6 +1558,13 @@ mod flow_tests {
         assert_eq!(e, "task.turns: expected 1 to 20, found 0");
         let e = err("task:\n  kind: qa\n  turns: 2");
         assert_eq!(e, "task.turns: turns is for kind chat");
+        let e = err("task:\n  kind: classify");
+        assert!(
+            e.starts_with("task.labels: kind classify needs its labels"),
+            "{e}"
+        );
+        let e = err("task:\n  kind: classify\n  labels: [a, a]");
+        assert!(e.starts_with("task.labels"), "{e}");
         let e = err("task:\n  kind: flow");
         assert!(
             e.starts_with("task.record: kind flow needs a record"),

@@ -94,6 +94,8 @@ pub enum TaskKind {
     Instruct,
     /// Grounded multi-turn dialogues.
     Chat,
+    /// Labelled examples: a text and one of `task.labels`.
+    Classify,
     /// Only what `task.record` and `task.steps` say.
     Flow,
 }
@@ -106,6 +108,7 @@ impl TaskKind {
             TaskKind::Knowledge => "knowledge",
             TaskKind::Instruct => "instruct",
             TaskKind::Chat => "chat",
+            TaskKind::Classify => "classify",
             TaskKind::Flow => "flow",
         }
     }
@@ -145,6 +148,9 @@ pub struct TaskSpec {
     /// `kind: chat`: user/assistant exchanges per dialogue (default 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turns: Option<u32>,
+    /// `kind: classify`: the labels a record may have (required).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
 }
 
 /// Which model backend samples.
@@ -1627,6 +1633,34 @@ fn check_task_shape(task: &TaskSpec) -> std::result::Result<(), (String, String)
     if task.kind != TaskKind::Chat && task.turns.is_some() {
         return Err(("task.turns".into(), "turns is for kind chat".into()));
     }
+    match (&task.labels, task.kind) {
+        (Some(_), k) if k != TaskKind::Classify => {
+            return Err(("task.labels".into(), "labels is for kind classify".into()));
+        }
+        (None, TaskKind::Classify) => {
+            return Err((
+                "task.labels".into(),
+                "kind classify needs its labels (labels: [positive, negative, neutral])".into(),
+            ));
+        }
+        (Some(l), _) => {
+            if l.len() < 2 {
+                return Err((
+                    "task.labels".into(),
+                    format!("expected at least two labels, found {}", l.len()),
+                ));
+            }
+            for (i, x) in l.iter().enumerate() {
+                if x.trim().is_empty() || x.contains(['"', '\\', '\n']) || l[..i].contains(x) {
+                    return Err((
+                        format!("task.labels[{i}]"),
+                        format!("expected a unique short name, found {x:?}"),
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
     if let Some(a) = &task.augmentations {
         if a.is_empty() {
             return Err((
@@ -1666,6 +1700,7 @@ pub fn preset_params(task: &TaskSpec) -> flow::PresetParams {
         augmentations: task.augmentations.clone().unwrap_or(d.augmentations),
         per_augmentation: task.per_augmentation.unwrap_or(d.per_augmentation),
         turns: task.turns.unwrap_or(d.turns),
+        labels: task.labels.clone().unwrap_or(d.labels),
     }
 }
 
