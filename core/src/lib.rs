@@ -21,6 +21,7 @@ pub mod dedup;
 pub mod embed;
 pub mod error;
 pub mod kafka;
+pub mod lanes;
 pub mod messages;
 pub mod metrics;
 pub mod ops;
