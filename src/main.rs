@@ -400,12 +400,23 @@ async fn command(command: Command) -> ExitCode {
             Command::Score(args) => score(args).await,
             Command::Flow(FlowCommand::List) => {
                 for (kind, text) in seedstream_core::spec::flow::PRESETS {
-                    let about = text
+                    // The preset's opening comment, up to its first sentence's end.
+                    let comment: Vec<&str> = text
                         .lines()
-                        .next()
-                        .unwrap_or_default()
-                        .trim_start_matches("# ");
-                    println!("{kind:10} {about}");
+                        .map_while(|l| l.strip_prefix('#'))
+                        .map(str::trim)
+                        .collect();
+                    let comment = comment.join(" ");
+                    let about = comment
+                        .strip_prefix(&format!("kind: {kind}"))
+                        .unwrap_or(&comment)
+                        .trim_start_matches(':')
+                        .trim();
+                    let first = match about.find(". ") {
+                        Some(i) => &about[..=i],
+                        None => about,
+                    };
+                    println!("{kind:10} {first}");
                 }
                 println!(
                     "{:10} kind: flow: only what task.record and task.steps say",
