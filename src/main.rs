@@ -418,10 +418,7 @@ async fn command(command: Command) -> ExitCode {
                     };
                     println!("{kind:10} {first}");
                 }
-                println!(
-                    "{:10} kind: flow: only what task.record and task.steps say",
-                    "flow"
-                );
+                println!("{:10} only what task.record and task.steps say", "flow");
                 ExitCode::SUCCESS
             }
             Command::Flow(FlowCommand::Show(args)) => flow_show(&args),
