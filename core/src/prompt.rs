@@ -312,9 +312,10 @@ pub fn extract_typed(
     while let Some(off) = text[start..].find('{') {
         let open = start + off;
         if let Some(end) = balanced_end(bytes, open) {
-            if let Ok(serde_json::Value::Object(obj)) =
+            if let Ok(serde_json::Value::Object(mut obj)) =
                 serde_json::from_str::<serde_json::Value>(&text[open..=end])
             {
+                crate::spec::flow::normalize_object(fields, &mut obj);
                 match crate::spec::flow::check_object(fields, &obj) {
                     Ok(()) => {
                         let mut out = serde_json::Map::new();

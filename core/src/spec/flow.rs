@@ -502,6 +502,30 @@ pub fn object_schema(fields: &[Field]) -> Value {
     })
 }
 
+/// Mend what models commonly get almost right before the check: an `enum` value in
+/// another case or with spaces around it ("Positive " for `positive`), in a field or a
+/// list's items. Nothing else is changed.
+pub fn normalize_object(fields: &[Field], obj: &mut Map<String, Value>) {
+    fn mend(ty: &FieldType, v: &mut Value) {
+        match (ty, v) {
+            (FieldType::Enum(values), Value::String(s)) if !values.contains(s) => {
+                if let Some(x) = values.iter().find(|x| x.eq_ignore_ascii_case(s.trim())) {
+                    *s = x.clone();
+                }
+            }
+            (FieldType::List { items, .. }, Value::Array(a)) => {
+                a.iter_mut().for_each(|x| mend(items, x));
+            }
+            _ => {}
+        }
+    }
+    for f in fields {
+        if let Some(v) = obj.get_mut(&f.name) {
+            mend(&f.ty, v);
+        }
+    }
+}
+
 /// Check a reply object against `fields`: each present and of its type (other keys are
 /// ignored). The error names the first field that does not fit.
 pub fn check_object(fields: &[Field], obj: &Map<String, Value>) -> Result<(), String> {
@@ -1492,6 +1516,32 @@ mod flow_tests {
         let later = [seed(1, Some(0)), seed(1, Some(1)), seed(1, Some(2))];
         assert!(later[0] != later[1] && later[1] != later[2] && later[0] != plan.seed);
         assert_eq!(seed(1, Some(1)), later[1], "a pure function of the slot");
+    }
+
+    #[test]
+    fn enum_values_in_another_case_are_mended() {
+        let m: Map<String, Value> = serde_yaml::from_str(
+            "label: {type: enum, values: [positive, negative]}\ntags: {type: list, items: {type: enum, values: [a, b]}}",
+        )
+        .unwrap();
+        let f = parse_fields("r", &m).unwrap();
+        let mut obj = json!({"label": " Positive", "tags": ["A", "b"]})
+            .as_object()
+            .unwrap()
+            .clone();
+        normalize_object(&f, &mut obj);
+        assert_eq!(obj["label"], "positive");
+        assert_eq!(obj["tags"], json!(["a", "b"]));
+        check_object(&f, &obj).unwrap();
+        let mut bad = json!({"label": "neutral", "tags": ["c"]})
+            .as_object()
+            .unwrap()
+            .clone();
+        normalize_object(&f, &mut bad);
+        assert!(
+            check_object(&f, &bad).is_err(),
+            "a value not in the list stays wrong"
+        );
     }
 
     #[test]
