@@ -25,22 +25,32 @@ work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"' EXIT
 python3 bench/make_corpus.py "$work"
 
-printf '%-12s %8s %8s %10s %10s %11s %11s %9s %8s %7s %11s\n' setting ideal_s wall_s efficiency pipeline_s pipe_effic cpu_ms/rec rss_MB accepted rounds sim_cpu/req
-for s in $SETTINGS; do
-  lat="${s%%:*}"; conc="${s##*:}"
-  "$BIN" sim --listen 127.0.0.1:0 --latency-ms "$lat" --max-concurrency "$conc" > "$work/sim.out" &
+# start_sim LATENCY CONCURRENCY: a simulator in the background; sets sim_pid and url.
+start_sim() {
+  "$BIN" sim --listen 127.0.0.1:0 --latency-ms "$1" --max-concurrency "$2" > "$work/sim.out" &
   sim_pid=$!
   for _ in $(seq 100); do grep -q http "$work/sim.out" && break; sleep 0.05; done
   url="$(grep -o 'http://[^ ]*' "$work/sim.out")"
+}
+
+# job_head NAME: the job's lines up to its task (the bench corpus, N records).
+job_head() {
+  echo "name: $1"
+  echo "seed: 1"
+  echo "target: $N"
+  echo "shard_size: 64"
+  echo "sources:"
+  for f in "$work"/docs/*.md; do echo "  - path: $f"; done
+  echo "chunking: {max_chars: 700, overlap_chars: 50}"
+  echo "seed_examples: $work/seeds.jsonl"
+}
+
+printf '%-12s %8s %8s %10s %10s %11s %11s %9s %8s %7s %11s\n' setting ideal_s wall_s efficiency pipeline_s pipe_effic cpu_ms/rec rss_MB accepted rounds sim_cpu/req
+for s in $SETTINGS; do
+  lat="${s%%:*}"; conc="${s##*:}"
+  start_sim "$lat" "$conc"
   {
-    echo "name: bench"
-    echo "seed: 1"
-    echo "target: $N"
-    echo "shard_size: 64"
-    echo "sources:"
-    for f in "$work"/docs/*.md; do echo "  - path: $f"; done
-    echo "chunking: {max_chars: 700, overlap_chars: 50}"
-    echo "seed_examples: $work/seeds.jsonl"
+    job_head bench
     echo "task: {kind: qa, few_shot: 2}"
     echo "model: {backend: openai, endpoints: [\"$url\"], name: seedstream-sim, concurrency: $conc, timeout_ms: 30000}"
     echo "validate: {semantic: {backend: none}}"
@@ -67,19 +77,9 @@ done
 # The two-step flow, in requests.
 s="${FLOW_SETTING:-200:64}"
 lat="${s%%:*}"; conc="${s##*:}"
-"$BIN" sim --listen 127.0.0.1:0 --latency-ms "$lat" --max-concurrency "$conc" > "$work/sim.out" &
-sim_pid=$!
-for _ in $(seq 100); do grep -q http "$work/sim.out" && break; sleep 0.05; done
-url="$(grep -o 'http://[^ ]*' "$work/sim.out")"
+start_sim "$lat" "$conc"
 {
-  echo "name: bench-flow"
-  echo "seed: 1"
-  echo "target: $N"
-  echo "shard_size: 64"
-  echo "sources:"
-  for f in "$work"/docs/*.md; do echo "  - path: $f"; done
-  echo "chunking: {max_chars: 700, overlap_chars: 50}"
-  echo "seed_examples: $work/seeds.jsonl"
+  job_head bench-flow
   cat <<'YAML'
 task:
   kind: flow

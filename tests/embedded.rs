@@ -492,22 +492,7 @@ fn sigkill_midway_then_rerun_asks_only_for_what_was_unanswered() {
     sim.reset();
     // Interrupted run: kill -9 at about half of the requests.
     let out = dir.join("resumed");
-    let mut child = Command::new(BIN)
-        .arg("run")
-        .arg(&job)
-        .arg("--out")
-        .arg(&out)
-        .args(["--endpoint", &sim.url, "--quiet"])
-        .spawn()
-        .unwrap();
-    assert!(
-        eventually(Duration::from_secs(60), || sim.requests() >= total / 2),
-        "run never got halfway"
-    );
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    let first = sim.requests();
-    assert!(first < total, "the run finished before it was killed");
+    let first = run_killed_halfway(&job, &out, &sim, total);
     assert!(
         !out.join("samples.jsonl").exists(),
         "a killed run left a complete-looking samples.jsonl"

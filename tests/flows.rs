@@ -8,7 +8,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use std::process::Command;
-use std::time::Duration;
 
 use common::*;
 
@@ -102,22 +101,7 @@ fn a_fan_out_flow_pays_each_step_once_across_a_kill() {
     assert_eq!(m["counts"]["requests_from_cache"], 0);
     sim.reset();
     let out = dir.join("resumed");
-    let mut child = Command::new(BIN)
-        .arg("run")
-        .arg(&job)
-        .arg("--out")
-        .arg(&out)
-        .args(["--endpoint", &sim.url, "--quiet"])
-        .spawn()
-        .unwrap();
-    assert!(
-        eventually(Duration::from_secs(60), || sim.requests() >= total / 2),
-        "run never got halfway"
-    );
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    let first = sim.requests();
-    assert!(first < total, "the run finished before it was killed");
+    let first = run_killed_halfway(&job, &out, &sim, total);
     sim.reset();
     assert!(run_job(&job, &out, &sim.url, &[]).status.success());
     let second = sim.requests();

@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::prompt::extract_fields;
 use crate::record::codes;
 use crate::spec::ModelSpec;
 
@@ -223,19 +222,7 @@ impl EndpointPool {
     }
 
     /// Send a request body already serialised (`key` is its cache key, which seeds the
-    /// backoff jitter), retrying as configured, and return the task fields.
-    pub async fn complete(
-        &self,
-        body: bytes::Bytes,
-        key: &[u8; 32],
-        fields: &[String],
-        cancel: &CancellationToken,
-    ) -> Result<Completion, Failure> {
-        let extract = |content: &str| task_fields(content, fields);
-        self.complete_with(body, key, &extract, cancel).await
-    }
-
-    /// [`EndpointPool::complete`] with the caller's reading of the reply's content
+    /// backoff jitter), retrying as configured; the reply's content is read by `extract`
     /// (`Err`: the reply is unusable, and the request is retried like a malformed one).
     pub async fn complete_with(
         &self,
@@ -485,21 +472,6 @@ struct ReplyUsage {
 pub type Extract<'a> =
     dyn Fn(&str) -> Result<serde_json::Map<String, serde_json::Value>, String> + Sync + 'a;
 
-/// Parse an OpenAI chat completion body into the task fields.
-pub fn parse_reply(body: &[u8], fields: &[String]) -> Result<Completion, String> {
-    parse_reply_with(body, &|content: &str| task_fields(content, fields))
-}
-
-fn task_fields(
-    content: &str,
-    fields: &[String],
-) -> Result<serde_json::Map<String, serde_json::Value>, String> {
-    extract_fields(content, fields).ok_or_else(|| {
-        let cut: String = content.chars().take(120).collect();
-        format!("no JSON object with the task fields in the reply: {cut:?}")
-    })
-}
-
 /// Parse an OpenAI chat completion body, its content read by `extract`.
 pub fn parse_reply_with(body: &[u8], extract: &Extract<'_>) -> Result<Completion, String> {
     let reply: Reply =
@@ -576,6 +548,11 @@ mod tests {
     #[test]
     fn parses_replies() {
         let f = vec!["question".to_string(), "answer".to_string()];
+        let parse_reply = |body: &[u8], f: &[String]| {
+            parse_reply_with(body, &|c: &str| {
+                crate::prompt::extract_fields(c, f).ok_or_else(|| "no fields".to_string())
+            })
+        };
         let body = br#"{"choices":[{"message":{"role":"assistant","content":"{\"question\":\"q\",\"answer\":\"a\"}"}}],"usage":{"prompt_tokens":5,"completion_tokens":7}}"#;
         let c = parse_reply(body, &f).unwrap();
         assert_eq!(c.fields["answer"], "a");

@@ -260,3 +260,25 @@ pub fn assert_same_dataset(a: &Path, b: &Path) {
         );
     }
 }
+
+/// `seedstream run JOB --out OUT` against `sim`, killed with SIGKILL once the simulator has
+/// seen half of `total` requests; returns the requests it saw (fewer than `total`).
+pub fn run_killed_halfway(job: &Path, out: &Path, sim: &Sim, total: u64) -> u64 {
+    let mut child = Command::new(BIN)
+        .arg("run")
+        .arg(job)
+        .arg("--out")
+        .arg(out)
+        .args(["--endpoint", &sim.url, "--quiet"])
+        .spawn()
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(60), || sim.requests() >= total / 2),
+        "run never got halfway"
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let first = sim.requests();
+    assert!(first < total, "the run finished before it was killed");
+    first
+}

@@ -162,14 +162,8 @@ impl PreparedChunk {
 /// judge: `question` and `answer` when present, else the first and the last field (no
 /// question when there is only one field, or when it would be the answer field).
 pub(crate) fn question_answer(fields: &[String]) -> (Option<usize>, Option<usize>) {
-    let question = fields
-        .iter()
-        .position(|f| f == "question")
-        .or(if fields.len() > 1 { Some(0) } else { None });
-    let answer = fields
-        .iter()
-        .position(|f| f == "answer")
-        .or(fields.len().checked_sub(1));
+    let (question, answer) = seedstream_core::spec::flow::default_roles(fields);
+    let question = question.filter(|_| fields.len() > 1);
     (question.filter(|q| Some(*q) != answer), answer)
 }
 
@@ -202,14 +196,7 @@ impl Validator {
     /// A validator for records with these task `fields` (a qa task has `question` and
     /// `answer`; otherwise the first field plays the question and the last the answer).
     pub fn new(spec: &ValidateSpec, fields: &[String]) -> Validator {
-        let question = fields
-            .iter()
-            .position(|f| f == "question")
-            .or(if fields.is_empty() { None } else { Some(0) });
-        let answer = fields
-            .iter()
-            .position(|f| f == "answer")
-            .or(fields.len().checked_sub(1));
+        let (question, answer) = seedstream_core::spec::flow::default_roles(fields);
         Self::with_roles(spec, fields, question, answer)
     }
 

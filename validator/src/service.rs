@@ -97,11 +97,11 @@ impl JobScorer {
         let seeds = if job.flow.document_is_chunk {
             Vec::new()
         } else {
+            let empty = validator.prepare_chunk("");
             job.seed_examples
                 .iter()
                 .map(|ex| {
                     let view = job.flow.view(&ex.fields);
-                    let empty = validator.prepare_chunk("");
                     (
                         ex.id.clone(),
                         validator.score_prepared(&view, &empty).signature,

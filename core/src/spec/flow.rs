@@ -660,6 +660,23 @@ pub struct Flow {
     /// `kind: qa` keeps `{{ document }}` as the chunk's text, as templates written before
     /// flows expect; everywhere else `document` is the document's name.
     pub document_is_chunk: bool,
+    /// [`Flow::view_fields`], once worked out (set `document_is_chunk` before).
+    pub view: std::sync::OnceLock<ViewFields>,
+}
+
+/// The fields that play the question and the answer of a record with these field names
+/// when no roles say so (`kind: qa`): `question` and `answer` when present, else the
+/// first and the last field.
+pub fn default_roles(names: &[String]) -> (Option<usize>, Option<usize>) {
+    let question = names
+        .iter()
+        .position(|f| f == "question")
+        .or(if names.is_empty() { None } else { Some(0) });
+    let answer = names
+        .iter()
+        .position(|f| f == "answer")
+        .or(names.len().checked_sub(1));
+    (question, answer)
 }
 
 impl Flow {
@@ -693,19 +710,16 @@ impl Flow {
         out.join("\n")
     }
 
-    /// How the validators read this flow's records ([`Flow::view`]).
+    /// How the validators read this flow's records ([`Flow::view`]); worked out once.
     pub fn view_fields(&self) -> ViewFields {
+        self.view.get_or_init(|| self.make_view_fields()).clone()
+    }
+
+    fn make_view_fields(&self) -> ViewFields {
         if self.document_is_chunk {
             // kind qa: the record's own fields, as before flows.
             let names: Vec<String> = self.record.iter().map(|f| f.name.clone()).collect();
-            let q = names
-                .iter()
-                .position(|f| f == "question")
-                .or(if names.is_empty() { None } else { Some(0) });
-            let a = names
-                .iter()
-                .position(|f| f == "answer")
-                .or(names.len().checked_sub(1));
+            let (q, a) = default_roles(&names);
             let signed = names.len();
             return ViewFields {
                 names,
@@ -760,7 +774,7 @@ impl Flow {
         if self.document_is_chunk {
             return fields.clone();
         }
-        let names = self.view_fields().names;
+        let view = self.view.get_or_init(|| self.make_view_fields());
         let mut parts: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
         for f in &self.record {
             let v = fields.get(&f.name);
@@ -784,7 +798,7 @@ impl Flow {
                 _ => collect_text(v, parts.entry("other").or_default()),
             }
         }
-        names
+        view.names
             .iter()
             .map(|n| {
                 let text = parts
@@ -1153,6 +1167,7 @@ pub fn resolve(
         steps: out,
         fan_out,
         document_is_chunk: false,
+        view: Default::default(),
     })
 }
 
